@@ -1,0 +1,82 @@
+"""The exceptions raised by `possible`.
+
+All of them derive from :class:`PossibleError`, so a caller can catch one type::
+
+    PossibleError
+    ├── InputError              bad data in a pool or a file
+    │   ├── FormatError         a file that is no known format, or malformed for its format
+    │   └── ValidationError     a record that breaks a rule (unknown id, duplicate, negative score)
+    ├── PolicyError             an impossible policy (negative caps, unknown objective)
+    └── SolverError             the solver backend failed or is not installed
+
+The command line turns each of them into a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+__all__ = ["FormatError", "InputError", "PolicyError", "PossibleError", "SolverError", "ValidationError"]
+
+
+class PossibleError(Exception):
+    """Base class of every error raised on purpose by `possible`."""
+
+
+class InputError(PossibleError):
+    """Bad input data.
+
+    Parameters
+    ----------
+    message
+        What is wrong, in one line.
+    source
+        The file (or other origin) of the data, if known.
+    record
+        The id of the offending record, if known.
+    field
+        The offending field of that record, if known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        record: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.source = source
+        self.record = record
+        self.field = field
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = []
+        if self.source:
+            where.append(self.source)
+        if self.record is not None:
+            where.append(f"record {self.record!r}")
+        if self.field:
+            where.append(f"field {self.field!r}")
+        prefix = ": ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+    def with_source(self, source: str) -> InputError:
+        """Return a copy of this error that names `source` as the origin of the data."""
+        return type(self)(self.message, source=source, record=self.record, field=self.field)
+
+
+class FormatError(InputError):
+    """A file that is no known format, or is malformed for its format."""
+
+
+class ValidationError(InputError):
+    """A record that breaks a rule of the domain."""
+
+
+class PolicyError(PossibleError):
+    """A policy that cannot be applied (negative caps, unknown objective, ...)."""
+
+
+class SolverError(PossibleError):
+    """The solver backend failed, or is not installed."""
