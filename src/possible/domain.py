@@ -213,7 +213,9 @@ class Pool:
             patient_ids = [t[1] for t in triples]
             scores: Sequence[float] = [t[2] for t in triples]
         else:
-            donor_ids, patient_ids, scores = (list(x) for x in arc_arrays)
+            donor_ids = list(arc_arrays[0])
+            patient_ids = list(arc_arrays[1])
+            scores = list(arc_arrays[2])
         n = len(donor_ids)
         if len(patient_ids) != n or len(scores) != n:
             raise ValidationError("arc arrays differ in length")
@@ -243,9 +245,7 @@ class Pool:
                 field="score",
             )
         own = np.array([donor_list[i].patient for i in range(len(donor_list))], dtype=object)
-        own_idx = np.array(
-            [patient_index[o] if o is not None else -1 for o in own], dtype=np.int64
-        )
+        own_idx = np.array([patient_index[o] if o is not None else -1 for o in own], dtype=np.int64)
         self_arcs = np.flatnonzero(own_idx[d_idx] == p_idx) if n else np.empty(0, np.int64)
         if self_arcs.size:
             k = int(self_arcs[0])
@@ -288,7 +288,7 @@ class Pool:
         return h.hexdigest()
 
 
-def _index(records: Sequence[Patient] | Sequence[Donor], kind: str) -> dict[str, int]:
+def _index(records: Sequence[Patient | Donor], kind: str) -> dict[str, int]:
     index: dict[str, int] = {}
     for i, r in enumerate(records):
         if r.id in index:

@@ -14,7 +14,14 @@ The command line turns each of them into a one-line message and exit code 2.
 
 from __future__ import annotations
 
-__all__ = ["FormatError", "InputError", "PolicyError", "PossibleError", "SolverError", "ValidationError"]
+__all__ = [
+    "FormatError",
+    "InputError",
+    "PolicyError",
+    "PossibleError",
+    "SolverError",
+    "ValidationError",
+]
 
 
 class PossibleError(Exception):
