@@ -1,0 +1,158 @@
+"""Getting a pool document's text in and out: paths or literal text, ``.xz`` and ``.gz``.
+
+Every reader goes through :func:`document` and :func:`sourced`, so that a file's errors all
+name the file, however deep in a parser they were raised.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import lzma
+import os
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from possible.errors import FormatError, InputError
+
+__all__ = [
+    "PathOrText",
+    "compression_suffix",
+    "document",
+    "load_json",
+    "logical_name",
+    "read_text",
+    "sourced",
+    "write_text",
+]
+
+PathOrText = str | os.PathLike[str]
+
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+_GZIP_MAGIC = b"\x1f\x8b"
+_COMPRESSION_SUFFIXES = (".xz", ".gz")
+
+
+def compression_suffix(path: str | os.PathLike[str]) -> str | None:
+    """Return the compression suffix (``.xz`` or ``.gz``) of `path`, if it has one."""
+    suffix = Path(path).suffix.lower()
+    return suffix if suffix in _COMPRESSION_SUFFIXES else None
+
+
+def logical_name(path: str | os.PathLike[str]) -> str:
+    """Return the file name of `path` without a compression suffix, in lower case."""
+    name = Path(path).name.lower()
+    for suffix in _COMPRESSION_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    """Read a UTF-8 text file, decompressing it if it is xz or gzip compressed.
+
+    Compression is recognised by the file's first bytes, not its name, so a compressed file
+    is read whatever it is called, and a mislabelled plain one too. A byte-order mark is
+    dropped.
+
+    Raises
+    ------
+    FormatError
+        If the file cannot be decompressed or is not UTF-8 text (without a source: wrap the
+        call in :func:`sourced`).
+    OSError
+        If the file cannot be read.
+    """
+    raw = Path(path).read_bytes()
+    try:
+        if raw.startswith(_XZ_MAGIC):
+            raw = lzma.decompress(raw)
+        elif raw.startswith(_GZIP_MAGIC):
+            raw = gzip.decompress(raw)
+    except (lzma.LZMAError, EOFError, OSError, zlib.error) as err:
+        raise FormatError(f"cannot decompress: {err}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise FormatError(f"not UTF-8 text (bad byte at offset {err.start})") from None
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write `text` as UTF-8, compressed if the name ends in ``.xz`` or ``.gz``.
+
+    Output is byte-for-byte deterministic: the gzip header carries no time stamp or name.
+    """
+    data = text.encode("utf-8")
+    suffix = compression_suffix(path)
+    if suffix == ".xz":
+        data = lzma.compress(data)
+    elif suffix == ".gz":
+        buffer = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as stream:
+            stream.write(data)
+        data = buffer.getvalue()
+    Path(path).write_bytes(data)
+
+
+def document(path_or_text: PathOrText, *, opening: tuple[str, ...] = ()) -> tuple[str, str | None]:
+    """Return the text of a document given as a path or as the text itself, and its source.
+
+    A :class:`str` is taken as the document itself when it spans several lines or starts
+    (after white space) with one of `opening`; anything else is a path. The source is the
+    path as given, or ``None`` for literal text.
+    """
+    if isinstance(path_or_text, str) and (
+        "\n" in path_or_text or (opening and path_or_text.lstrip().startswith(opening))
+    ):
+        return path_or_text, None
+    source = os.fspath(path_or_text)
+    with sourced(source):
+        return read_text(path_or_text), source
+
+
+@contextmanager
+def sourced(source: str | None) -> Iterator[None]:
+    """Name `source` in every :class:`InputError` raised inside the block.
+
+    Errors that already name a source (a sibling file's, say) are left alone.
+    """
+    try:
+        yield
+    except InputError as err:
+        if source is None or err.source is not None:
+            raise
+        raise err.with_source(source).with_traceback(err.__traceback__) from None
+
+
+def load_json(text: str) -> object:
+    """Parse JSON strictly: no duplicate keys in an object, no ``NaN`` or ``Infinity``.
+
+    Raises
+    ------
+    FormatError
+        Naming the line and column of a syntax error, or the duplicated key.
+    """
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except json.JSONDecodeError as err:
+        raise FormatError(
+            f"not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})"
+        ) from None
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise FormatError(f"duplicate key {key!r}: it appears twice in one JSON object")
+            seen.add(key)
+    return obj
+
+
+def _no_constant(name: str) -> object:
+    raise FormatError(f"{name} is not a number JSON allows")
