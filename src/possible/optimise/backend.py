@@ -1,0 +1,107 @@
+"""The seam between formulations and solver libraries.
+
+A formulation describes a mixed-integer programme as arrays (:class:`MipProblem`); a backend
+solves it and answers with a :class:`MipSolution`. Nothing above this module knows which
+library did the work, so a fake backend can stand in for tests.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["Backend", "MipProblem", "MipSolution", "MipStatus"]
+
+
+class MipStatus(enum.Enum):
+    """Outcome of one MIP solve."""
+
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"  # a solution, not proven optimal (time limit)
+    INFEASIBLE = "infeasible"
+    TIME_LIMIT = "time_limit"  # no solution found in time
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class MipProblem:
+    """Maximise ``objective @ x`` subject to ``row_lower <= A x <= row_upper``, x binary.
+
+    The constraint matrix is column-wise (CSC): column ``j`` has entries
+    ``a_index[a_start[j]:a_start[j+1]]`` (row numbers) with values ``a_value[...]``.
+    """
+
+    objective: NDArray[np.float64]
+    a_start: NDArray[np.int32]
+    a_index: NDArray[np.int32]
+    a_value: NDArray[np.float64]
+    row_lower: NDArray[np.float64]
+    row_upper: NDArray[np.float64]
+
+    @property
+    def n_cols(self) -> int:
+        """Number of variables."""
+        return int(self.objective.shape[0])
+
+    @property
+    def n_rows(self) -> int:
+        """Number of constraints."""
+        return int(self.row_lower.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class MipSolution:
+    """What a backend found.
+
+    Attributes
+    ----------
+    status
+        See :class:`MipStatus`.
+    x
+        Values of the variables (rounded to 0/1), empty without a solution.
+    objective
+        Objective value of `x` (``nan`` without a solution).
+    bound
+        Best proven upper bound on the objective.
+    seconds
+        Wall-clock time spent in the solver.
+    """
+
+    status: MipStatus
+    x: NDArray[np.float64]
+    objective: float
+    bound: float
+    seconds: float
+
+
+class Backend(Protocol):
+    """A MIP solver."""
+
+    @property
+    def name(self) -> str:
+        """Short name of the solver, e.g. ``"highs"``."""
+        ...
+
+    @property
+    def version(self) -> str:
+        """Version of the solver library."""
+        ...
+
+    def solve(
+        self,
+        problem: MipProblem,
+        *,
+        time_limit: float | None = None,
+        start: NDArray[np.float64] | None = None,
+    ) -> MipSolution:
+        """Maximise `problem`, optionally from a feasible `start`, within `time_limit` s."""
+        ...
+
+
+def round_binary(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Round solver output to exact 0/1 values."""
+    return (np.asarray(x, dtype=np.float64) > 0.5).astype(np.float64)

@@ -1,0 +1,510 @@
+"""The cycle formulation for cycles and the position-indexed edge formulation (PICEF) for chains.
+
+Columns, in this order:
+
+* one binary per cycle of at most ``max_cycle`` pairs (the cycle formulation);
+* for the UK hierarchy, one binary per chain of one or two transplants (their UK values
+  depend on the whole chain, not on single arcs);
+* one binary per (arc, position) for chains (PICEF, Dickerson et al. 2016): an arc used as the
+  k-th transplant of a chain. For the UK hierarchy these model only chains of three or more
+  transplants, and their nodes are donors, not pairs, so that the age bonus of each transplant
+  is known from the arc alone.
+
+Rows: each pair receives at most once; each NDD gives at most once; a pair node passes a chain
+on at position k+1 only if it received at position k.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse import coo_matrix
+
+from possible.graph.compatibility import CompatibilityGraph
+from possible.graph.cycles import Cycles, enumerate_cycles
+from possible.graph.prune import reach
+from possible.optimise.backend import MipProblem
+from possible.optimise.objectives import Features, age_bonus
+
+__all__ = ["Formulation", "build_formulation"]
+
+I32 = NDArray[np.int32]
+F64 = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Formulation:
+    """A built model and what is needed to read its solutions back.
+
+    Attributes
+    ----------
+    problem
+        The constraint matrix and bounds (objective zero: set per level).
+    features
+        Per-column quantities the objectives are made of.
+    cycles, cycle_arcs
+        Enumerated cycles and, per cycle, the graph arc used at each step (``-1`` padded).
+    chain_arcs
+        ``(n, 2)`` graph arcs of the explicit short chains (``-1`` for a one-transplant chain).
+    chain_end_donor
+        Donor who gives to the waiting list at the end of each explicit chain.
+    arc_id, arc_pos, arc_src, arc_dst
+        PICEF columns: graph arc, position (1-based), source and target chain node.
+    node_donor
+        Donor of each chain node, or ``-1`` for a pair-level node (any donor of the pair).
+    node_vertex
+        Graph vertex of each chain node.
+    """
+
+    problem: MipProblem
+    features: Features
+    cycles: Cycles
+    cycle_arcs: I32
+    chain_arcs: I32
+    chain_end_donor: I32
+    arc_id: I32
+    arc_pos: I32
+    arc_src: I32
+    arc_dst: I32
+    node_vertex: I32
+    node_donor: I32
+    seconds_enumerate: float = 0.0
+
+    @property
+    def n_cycle_cols(self) -> int:
+        """Number of cycle columns (they come first)."""
+        return len(self.cycles)
+
+    @property
+    def n_chain_cols(self) -> int:
+        """Number of explicit-chain columns (after the cycles)."""
+        return int(self.chain_arcs.shape[0])
+
+
+class _ArcIndex:
+    """Find the arc from a given donor to a given vertex."""
+
+    def __init__(self, g: CompatibilityGraph) -> None:
+        self._n = g.n_vertices
+        keys = g.donor.astype(np.int64) * self._n + g.target
+        self._order = np.argsort(keys, kind="stable")
+        self._keys = keys[self._order]
+
+    def find(self, donor: NDArray[np.int64], vertex: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Arc ids, ``-1`` where the donor has no arc to the vertex."""
+        keys = np.asarray(donor, np.int64) * self._n + np.asarray(vertex, np.int64)
+        pos = np.searchsorted(self._keys, keys)
+        pos_c = np.minimum(pos, max(self._keys.shape[0] - 1, 0))
+        found = (pos < self._keys.shape[0]) & (self._keys[pos_c] == keys) if keys.size else pos > 0
+        out = np.full(keys.shape, -1, dtype=np.int64)
+        out[found] = self._order[pos_c[found]]
+        return out
+
+
+def build_formulation(
+    g: CompatibilityGraph, *, max_cycle: int, max_chain: int, uk: bool
+) -> Formulation:
+    """Enumerate cycles (and short chains), prune, and build the model's rows and columns.
+
+    Parameters
+    ----------
+    g
+        The compatibility graph.
+    max_cycle, max_chain
+        Caps, in transplants.
+    uk
+        Build the columns the UK hierarchy needs (explicit short chains, donor-level PICEF).
+    """
+    s_indptr, s_target, s_score, s_arc = g.simple()
+    r = reach(s_indptr, s_target, g.n_pairs, g.n_ndds, max_cycle=max_cycle, max_chain=max_chain)
+    s_src = np.repeat(np.arange(g.n_vertices, dtype=np.int32), np.diff(s_indptr))
+    arc_index = _ArcIndex(g)
+    ages = np.array(
+        [d.age if d.age is not None else np.nan for d in g.pool.donors], dtype=np.float64
+    ).reshape(len(g.pool.donors))
+    first_donor = g.donor_index[g.donor_indptr[:-1]] if g.n_vertices else np.zeros(0, np.int32)
+    multi = np.diff(g.donor_indptr) > 1
+
+    # --- cycles -------------------------------------------------------------------------
+    m = r.cycle_arc
+    c_indptr = np.zeros(g.n_pairs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(s_src[m], minlength=g.n_vertices)[: g.n_pairs], out=c_indptr[1:])
+    began = time.perf_counter()
+    cycles = enumerate_cycles(c_indptr, s_target[m], g.n_pairs, max_cycle)
+    seconds_enumerate = time.perf_counter() - began
+    nxt = np.roll(cycles.vertices, -1, axis=1)
+    nxt[np.arange(len(cycles)), cycles.length - 1] = cycles.vertices[:, 0]
+    valid = cycles.vertices >= 0
+    simple_key = s_src.astype(np.int64) * g.n_vertices + s_target
+    step_simple = np.full(cycles.vertices.shape, -1, dtype=np.int64)
+    if len(cycles):
+        keys = cycles.vertices[valid].astype(np.int64) * g.n_vertices + nxt[valid]
+        step_simple[valid] = np.searchsorted(simple_key, keys)
+    cycle_arcs = np.where(valid, s_arc[np.maximum(step_simple, 0)], -1).astype(np.int32)
+    c_len = cycles.length.astype(np.float64)
+    c_score = np.where(valid, s_score[np.maximum(step_simple, 0)], 0.0).sum(axis=1)
+    c_eff = np.zeros(len(cycles))
+    c_three = (cycles.length == 3).astype(np.float64)
+    c_back = np.zeros(len(cycles))
+    c_uk = c_score.copy()
+    if uk and len(cycles):
+        tri = cycles.length == 3
+        back = np.zeros(len(cycles))
+        if tri.any():
+            v = cycles.vertices[tri][:, :3].astype(np.int64)
+            for a, b in ((1, 0), (2, 1), (0, 2)):  # reverse of each step of the cycle
+                keys = v[:, a] * g.n_vertices + v[:, b]
+                pos = np.minimum(np.searchsorted(simple_key, keys), simple_key.shape[0] - 1)
+                back[tri] += simple_key[pos] == keys
+        c_back = back
+        c_eff = ((cycles.length == 2) | (tri & (back >= 1))).astype(np.float64)
+        c_uk, cycle_arcs = _uk_cycles(g, cycles, cycle_arcs, arc_index, ages, multi)
+
+    # --- explicit short chains (UK only) -------------------------------------------------
+    ch_arcs, ch_end, ch_feat = (
+        _short_chains(
+            g, s_indptr, s_target, s_arc, simple_key, arc_index, ages, multi, max_chain, max_cycle
+        )
+        if uk and max_chain >= 1
+        else (np.zeros((0, 2), np.int32), np.zeros(0, np.int32), None)
+    )
+
+    # --- PICEF arcs ----------------------------------------------------------------------
+    first_pos = 3 if uk else 1
+    nodes_vertex, nodes_donor, p_arc, p_pos, p_src, p_dst = _picef_columns(
+        g, s_src, s_target, s_arc, r.chain_distance, max_chain, first_pos, uk, first_donor
+    )
+    p_score = g.score[p_arc] if p_arc.size else np.zeros(0)
+    p_uk = p_score.copy()
+    if uk and p_arc.size:
+        giver = g.donor[p_arc]
+        nxt_donor = nodes_donor[p_dst]
+        p_uk = p_score + age_bonus(ages[giver], ages[nxt_donor])
+
+    # --- rows -----------------------------------------------------------------------------
+    n_cyc, n_ch, n_arc = len(cycles), int(ch_arcs.shape[0]), int(p_arc.shape[0])
+    rows: list[I32] = []
+    cols: list[I32] = []
+    vals: list[F64] = []
+
+    def add(r_: NDArray[np.integer], c_: NDArray[np.integer], v_: float | F64) -> None:
+        rows.append(np.asarray(r_, np.int32))
+        cols.append(np.asarray(c_, np.int32))
+        vals.append(np.broadcast_to(np.asarray(v_, np.float64), np.shape(r_)).copy())
+
+    # Capacity rows 0..n_pairs-1 (pairs), n_pairs..n_vertices-1 (NDDs).
+    cyc_rows, cyc_cols = np.nonzero(valid)
+    add(cycles.vertices[cyc_rows, cyc_cols], cyc_rows, 1.0)
+    if n_ch:
+        ch_vertices = _chain_vertices(g, ch_arcs)
+        rr, cc = np.nonzero(ch_vertices >= 0)
+        add(ch_vertices[rr, cc], n_cyc + rr, 1.0)
+    base = n_cyc + n_ch
+    if n_arc:
+        a_cols = base + np.arange(n_arc)
+        add(nodes_vertex[p_dst], a_cols, 1.0)  # the receiving pair
+        from_ndd = p_pos == 1
+        add(nodes_vertex[p_src[from_ndd]], a_cols[from_ndd], 1.0)  # the NDD gives once
+    n_rows = g.n_vertices
+    row_lower: list[F64] = [np.full(n_rows, -np.inf)]
+    row_upper: list[F64] = [np.ones(n_rows)]
+    if n_arc:
+        # Flow rows, one per (pair node, position k) with k < max_chain:
+        # out(node, k+1) - in(node, k) <= 0, or == 0 where the chain must go on.
+        into = p_pos < max_chain
+        out = p_pos >= 2
+        keys = np.concatenate(
+            [
+                p_dst[into] * (max_chain + 1) + p_pos[into],
+                p_src[out] * (max_chain + 1) + (p_pos[out] - 1),
+            ]
+        )
+        uniq, inv = np.unique(keys, return_inverse=True)
+        flow_row = n_rows + inv
+        n_in = int(into.sum())
+        add(flow_row[:n_in], (base + np.arange(n_arc))[into], -1.0)
+        add(flow_row[n_in:], (base + np.arange(n_arc))[out], 1.0)
+        row_pos = uniq % (max_chain + 1)
+        forced = (row_pos < first_pos) if uk else np.zeros(uniq.shape[0], dtype=bool)
+        row_lower.append(np.where(forced, 0.0, -np.inf))
+        row_upper.append(np.zeros(uniq.shape[0]))
+        n_rows += int(uniq.shape[0])
+    n_cols = base + n_arc
+    matrix = coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n_rows, n_cols),
+    ).tocsc()
+    matrix.sort_indices()
+    problem = MipProblem(
+        objective=np.zeros(n_cols),
+        a_start=matrix.indptr.astype(np.int32),
+        a_index=matrix.indices.astype(np.int32),
+        a_value=matrix.data.astype(np.float64),
+        row_lower=np.concatenate(row_lower),
+        row_upper=np.concatenate(row_upper),
+    )
+    zeros_arc = np.zeros(n_arc)
+    if ch_feat is None:
+        ch_feat = {key: np.zeros(0) for key in ("t", "s", "e", "3", "b", "u")}
+    features = Features(
+        transplants=np.concatenate([c_len, ch_feat["t"], np.ones(n_arc)]),
+        score=np.concatenate([c_score, ch_feat["s"], p_score]),
+        effective_two_way=np.concatenate([c_eff, ch_feat["e"], zeros_arc]),
+        three_way=np.concatenate([c_three, ch_feat["3"], zeros_arc]),
+        back_arcs=np.concatenate([c_back, ch_feat["b"], zeros_arc]),
+        uk_score=np.round(np.concatenate([c_uk, ch_feat["u"], p_uk]), 5),
+        n_ndds=g.n_ndds,
+    )
+    return Formulation(
+        problem=problem,
+        features=features,
+        cycles=cycles,
+        cycle_arcs=cycle_arcs,
+        chain_arcs=ch_arcs,
+        chain_end_donor=ch_end,
+        arc_id=p_arc.astype(np.int32),
+        arc_pos=p_pos.astype(np.int32),
+        arc_src=p_src.astype(np.int32),
+        arc_dst=p_dst.astype(np.int32),
+        node_vertex=nodes_vertex.astype(np.int32),
+        node_donor=nodes_donor.astype(np.int32),
+        seconds_enumerate=seconds_enumerate,
+    )
+
+
+def _picef_columns(
+    g: CompatibilityGraph,
+    s_src: I32,
+    s_target: I32,
+    s_arc: I32,
+    dist: I32,
+    max_chain: int,
+    first_pos: int,
+    donor_level: bool,
+    first_donor: I32,
+) -> tuple[I32, I32, I32, I32, I32, I32]:
+    """Chain nodes and the (arc, position) columns of PICEF.
+
+    Pair-level: one node per vertex, arcs collapsed to the best parallel arc. Donor-level:
+    one node per donor (so the next donor of every transplant is known), all arcs kept.
+    Returns ``node_vertex, node_donor, arc, pos, src_node, dst_node``.
+    """
+    empty = np.zeros(0, np.int32)
+    if max_chain < first_pos or g.n_ndds == 0:
+        return empty, empty, empty, empty, empty, empty
+    if donor_level:
+        n_donors = len(g.pool.donors)
+        node_vertex = g.donor_vertex.astype(np.int32)
+        node_donor = np.arange(n_donors, dtype=np.int32)
+        src_all = g.source()
+        tgt_all = g.target
+        ok = dist[src_all] < max_chain
+        arcs = np.flatnonzero(ok)
+        # One column per target donor: the donor of the receiving pair who passes it on.
+        t_counts = np.diff(g.donor_indptr)[tgt_all[arcs]]
+        rep_arc = np.repeat(arcs, t_counts)
+        starts = g.donor_indptr[tgt_all[arcs]]
+        offs = np.arange(rep_arc.shape[0]) - np.repeat(np.cumsum(t_counts) - t_counts, t_counts)
+        dst_node = g.donor_index[np.repeat(starts, t_counts) + offs]
+        src_node = g.donor[rep_arc]
+        arc_ids = rep_arc
+    else:
+        node_vertex = np.arange(g.n_vertices, dtype=np.int32)
+        node_donor = np.where(np.arange(g.n_vertices) >= g.n_pairs, first_donor, -1).astype(
+            np.int32
+        )
+        ok = dist[s_src] < max_chain
+        arc_ids = s_arc[ok].astype(np.int64)
+        src_node = s_src[ok]
+        dst_node = s_target[ok]
+    src_vertex = node_vertex[src_node]
+    is_ndd = src_vertex >= g.n_pairs
+    lo = np.where(is_ndd, 1, np.maximum(dist[src_vertex].astype(np.int64) + 1, 2))
+    hi = np.where(is_ndd, 1, max_chain)
+    counts = np.maximum(hi - lo + 1, 0)
+    col_arc = np.repeat(arc_ids, counts)
+    col_pos = np.repeat(lo, counts) + (
+        np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    )
+    col_src = np.repeat(src_node, counts)
+    col_dst = np.repeat(dst_node, counts)
+    return (
+        node_vertex,
+        node_donor,
+        col_arc.astype(np.int32),
+        col_pos.astype(np.int32),
+        col_src.astype(np.int32),
+        col_dst.astype(np.int32),
+    )
+
+
+def _chain_vertices(g: CompatibilityGraph, chain_arcs: I32) -> I32:
+    """Vertices of explicit chains: ``[ndd, first pair, second pair or -1]``."""
+    src = g.source()
+    out = np.full((chain_arcs.shape[0], 3), -1, dtype=np.int32)
+    out[:, 0] = src[chain_arcs[:, 0]]
+    out[:, 1] = g.target[chain_arcs[:, 0]]
+    two = chain_arcs[:, 1] >= 0
+    out[two, 2] = g.target[chain_arcs[two, 1]]
+    return out
+
+
+def _uk_cycles(
+    g: CompatibilityGraph,
+    cycles: Cycles,
+    cycle_arcs: I32,
+    arc_index: _ArcIndex,
+    ages: F64,
+    multi: NDArray[np.bool_],
+) -> tuple[F64, I32]:
+    """UK score of each cycle with its best choice of donors, and the arcs of that choice.
+
+    Each transplant scores its arc plus the age bonus between its donor and the donor of the
+    receiving pair who gives next in the cycle.
+    """
+    arcs = cycle_arcs.copy()
+    valid = arcs >= 0
+    donors = np.where(valid, g.donor[np.maximum(arcs, 0)], -1)
+    nxt = np.roll(donors, -1, axis=1)
+    nxt[np.arange(len(cycles)), cycles.length - 1] = donors[:, 0]
+    bonus = age_bonus(ages[np.maximum(donors, 0)], ages[np.maximum(nxt, 0)])
+    score = np.where(valid, g.score[np.maximum(arcs, 0)] + bonus, 0.0).sum(axis=1)
+    touched = np.flatnonzero((multi[np.maximum(cycles.vertices, 0)] & valid).any(axis=1))
+    for c in touched.tolist():
+        length = int(cycles.length[c])
+        verts = cycles.vertices[c, :length].tolist()
+        options = [g.donors_of(v).tolist() for v in verts]
+        best = (-1.0, arcs[c, :length].tolist())
+        for choice in itertools.product(*options):
+            ids = arc_index.find(
+                np.array(choice, np.int64), np.array(verts[1:] + verts[:1], np.int64)
+            )
+            if (ids < 0).any():
+                continue
+            ages_c = ages[list(choice)]
+            value = float((g.score[ids] + age_bonus(ages_c, np.roll(ages_c, -1))).sum())
+            if value > best[0] + 1e-9:
+                best = (value, ids.tolist())
+        score[c] = best[0]
+        arcs[c, :length] = best[1]
+    return score, arcs
+
+
+def _short_chains(
+    g: CompatibilityGraph,
+    s_indptr: NDArray[np.int64],
+    s_target: I32,
+    s_arc: I32,
+    simple_key: NDArray[np.int64],
+    arc_index: _ArcIndex,
+    ages: F64,
+    multi: NDArray[np.bool_],
+    max_chain: int,
+    max_cycle: int,
+) -> tuple[I32, I32, dict[str, F64]]:
+    """Chains of one and two transplants as explicit columns, with their UK features."""
+    n = g.n_vertices
+    ndds = np.arange(g.n_pairs, n)
+    counts = s_indptr[ndds + 1] - s_indptr[ndds]
+    first = np.repeat(s_indptr[ndds], counts) + (
+        np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    )  # simple arcs out of NDDs
+    one_ndd = np.repeat(ndds, counts)
+    one_v = s_target[first].astype(np.int64)
+    arcs1 = np.column_stack([s_arc[first], np.full(first.shape[0], -1)])
+    ndd_donor = g.ndd_donor[one_ndd - g.n_pairs]
+    blocks_arcs = [arcs1]
+    t = [np.ones(first.shape[0])]
+    sc = [g.score[s_arc[first]]]
+    e = [np.ones(first.shape[0])]
+    three = [np.zeros(first.shape[0])]
+    back = [np.zeros(first.shape[0])]
+    # One transplant: the pair's donor who goes to the waiting list is the one with best bonus.
+    uk1 = np.zeros(first.shape[0])
+    end1 = np.zeros(first.shape[0], np.int32)
+    for i in range(first.shape[0]):
+        ds = g.donors_of(int(one_v[i]))
+        b = age_bonus(np.full(ds.shape[0], ages[ndd_donor[i]]), ages[ds])
+        j = int(np.argmax(b))
+        uk1[i] = g.score[s_arc[first[i]]] + b[j]
+        end1[i] = ds[j]
+    uk = [uk1]
+    ends = [end1]
+    if max_chain >= 2 and first.size:
+        c2 = s_indptr[one_v + 1] - s_indptr[one_v]
+        rep = np.repeat(np.arange(first.shape[0]), c2)
+        second = np.repeat(s_indptr[one_v], c2) + (
+            np.arange(int(c2.sum())) - np.repeat(np.cumsum(c2) - c2, c2)
+        )
+        w = s_target[second].astype(np.int64)
+        v = one_v[rep]
+        nd = one_ndd[rep].astype(np.int64)
+        m2 = second.shape[0]
+
+        def has(a: NDArray[np.int64], b: NDArray[np.int64]) -> NDArray[np.float64]:
+            keys = a * n + b
+            pos = np.minimum(np.searchsorted(simple_key, keys), max(simple_key.shape[0] - 1, 0))
+            return (simple_key[pos] == keys).astype(np.float64) if keys.size else np.zeros(0)
+
+        back2 = 1.0 + has(nd, w) + (has(w, v) if max_cycle >= 2 else 0.0)
+        arcs2 = np.column_stack([s_arc[first][rep], s_arc[second]])
+        uk2 = np.zeros(m2)
+        end2 = np.zeros(m2, np.int32)
+        giver0 = g.donor[arcs2[:, 0]]
+        w1 = g.score[arcs2[:, 0]]
+        single = ~multi[v] & ~multi[w]
+        idx = np.flatnonzero(single)
+        dv = g.donor[arcs2[idx, 1]]
+        dw = g.donor_index[g.donor_indptr[w[idx]]]
+        uk2[idx] = (
+            w1[idx]
+            + age_bonus(ages[giver0[idx]], ages[dv])
+            + g.score[arcs2[idx, 1]]
+            + age_bonus(ages[dv], ages[dw])
+        )
+        end2[idx] = dw
+        for i in np.flatnonzero(~single).tolist():
+            best = -1.0
+            for d_v in g.donors_of(int(v[i])).tolist():
+                a = int(arc_index.find(np.array([d_v]), np.array([w[i]]))[0])
+                if a < 0:
+                    continue
+                dws = g.donors_of(int(w[i]))
+                bw = age_bonus(np.full(dws.shape[0], ages[d_v]), ages[dws])
+                j = int(np.argmax(bw))
+                value = float(
+                    w1[i]
+                    + age_bonus(ages[giver0[i] : giver0[i] + 1], ages[d_v : d_v + 1])[0]
+                    + g.score[a]
+                    + bw[j]
+                )
+                if value > best + 1e-9:
+                    best = value
+                    arcs2[i, 1] = a
+                    end2[i] = dws[j]
+            uk2[i] = best
+        blocks_arcs.append(arcs2)
+        t.append(np.full(m2, 2.0))
+        sc.append(w1 + g.score[s_arc[second]])
+        e.append(np.ones(m2))
+        three.append(np.ones(m2))
+        back.append(back2)
+        uk.append(uk2)
+        ends.append(end2)
+    feats = {
+        "t": np.concatenate(t),
+        "s": np.concatenate(sc),
+        "e": np.concatenate(e),
+        "3": np.concatenate(three),
+        "b": np.concatenate(back),
+        "u": np.concatenate(uk),
+    }
+    return (
+        np.concatenate(blocks_arcs).astype(np.int32),
+        np.concatenate(ends).astype(np.int32),
+        feats,
+    )

@@ -1,0 +1,329 @@
+"""`solve`: one matching run, from a pool (or graph) to a :class:`MatchingResult`."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse import csc_matrix, csr_matrix, vstack
+
+from possible.domain import Pool
+from possible.errors import PolicyError
+from possible.graph.compatibility import CompatibilityGraph, build_graph
+from possible.optimise.backend import Backend, MipProblem, MipSolution, MipStatus
+from possible.optimise.formulation import Formulation, build_formulation
+from possible.optimise.objectives import Objective, Sense, hierarchy
+from possible.optimise.result import (
+    Exchange,
+    Level,
+    MatchingResult,
+    Status,
+    Transplant,
+    Unmatched,
+    UnmatchedReason,
+)
+
+__all__ = ["MAX_CHAIN_LIMIT", "solve"]
+
+logger = logging.getLogger(__name__)
+
+MAX_CHAIN_LIMIT = 20
+"""Longest chain cap accepted (PICEF grows with the cap times the arcs)."""
+
+Progress = Callable[[str], None]
+
+
+def solve(
+    pool: Pool | CompatibilityGraph,
+    *,
+    max_cycle: int = 3,
+    max_chain: int = 2,
+    objective: str | Objective | Sequence[Objective] = "transplants",
+    time_limit: float | None = None,
+    backend: Backend | None = None,
+    progress: Progress | None = None,
+) -> MatchingResult:
+    """Find the best set of cycles and chains.
+
+    Parameters
+    ----------
+    pool
+        The pool, or its already built compatibility graph.
+    max_cycle
+        Longest cycle, in transplants (0 or 1 turns cycles off).
+    max_chain
+        Longest chain, in transplants inside the pool (0 turns chains off). kep_solver's
+        ``maxChainLength`` counts the non-directed donor too: its 3 is our 2.
+    objective
+        ``"transplants"`` (most transplants in the pool), ``"score"`` (highest total arc
+        score), ``"uk"`` (the UK scheme's five-level hierarchy), an :class:`Objective`, or a
+        sequence of them solved lexicographically.
+    time_limit
+        Seconds for the whole optimisation; on expiry the best solution found is returned
+        with status ``feasible`` and its bound.
+    backend
+        MIP solver; HiGHS by default.
+    progress
+        Called with a short message at each phase (for a progress display).
+
+    Returns
+    -------
+    MatchingResult
+
+    Raises
+    ------
+    PolicyError
+        For negative or too large caps, an unknown objective, or a non-positive time limit.
+
+    Examples
+    --------
+    >>> from possible.domain import Donor, Patient, Pool
+    >>> pool = Pool.build(
+    ...     [Patient("p1"), Patient("p2")],
+    ...     [Donor("d1", patient="p1"), Donor("d2", patient="p2")],
+    ...     [("d1", "p2", 1.0), ("d2", "p1", 1.0)],
+    ... )
+    >>> result = solve(pool)
+    >>> result.status.value, result.objective, result.transplants
+    ('optimal', (2.0,), 2)
+    """
+    levels = hierarchy(objective)
+    _check_policy(max_cycle, max_chain, time_limit)
+    if backend is None:
+        from possible.optimise.highs import HighsBackend
+
+        backend = HighsBackend()
+    say = progress or (lambda _msg: None)
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+
+    t0 = time.perf_counter()
+    graph = pool if isinstance(pool, CompatibilityGraph) else build_graph(pool)
+    timings["graph"] = time.perf_counter() - t0
+    say(f"graph: {graph.n_pairs} pairs, {graph.n_ndds} NDDs, {graph.n_arcs} arcs")
+
+    uk = any(level.feature in ("effective_two_way", "back_arcs", "uk_score") for level in levels)
+    t0 = time.perf_counter()
+    form = build_formulation(graph, max_cycle=max_cycle, max_chain=max_chain, uk=uk)
+    timings["enumerate"] = form.seconds_enumerate
+    timings["model"] = time.perf_counter() - t0 - form.seconds_enumerate
+    say(f"model: {len(form.cycles)} cycles, {form.problem.n_cols} columns")
+
+    x, status, values, bounds, solve_seconds = _lexicographic(
+        form, levels, backend, time_limit, began, say
+    )
+    timings["solve"] = solve_seconds
+    exchanges, ndds_left = _decode(graph, form, x)
+    unmatched = _unmatched(graph, form, exchanges)
+    policy = {
+        "max_cycle": max_cycle,
+        "max_chain": max_chain,
+        "objective": objective if isinstance(objective, str) else [lv.name for lv in levels],
+        "time_limit": time_limit,
+    }
+    return MatchingResult(
+        status=status,
+        levels=tuple(
+            Level(lv.name, lv.description, lv.sense.value, v, b)
+            for lv, v, b in zip(levels, values, bounds, strict=True)
+        ),
+        exchanges=exchanges,
+        unmatched=unmatched,
+        ndds_to_waiting_list=ndds_left,
+        solver={"name": backend.name, "version": backend.version},
+        policy=policy,
+        input_digest=graph.pool.digest(),
+        timings=timings,
+    )
+
+
+def _check_policy(max_cycle: int, max_chain: int, time_limit: float | None) -> None:
+    for name, value in (("max_cycle", max_cycle), ("max_chain", max_chain)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise PolicyError(f"{name} must be a whole number >= 0, got {value!r}")
+    if max_cycle > 6:
+        raise PolicyError(f"max_cycle {max_cycle} is above the supported 6")
+    if max_chain > MAX_CHAIN_LIMIT:
+        raise PolicyError(f"max_chain {max_chain} is above the supported {MAX_CHAIN_LIMIT}")
+    if time_limit is not None and not (time_limit > 0):
+        raise PolicyError(f"time_limit must be positive, got {time_limit!r}")
+
+
+def _lexicographic(
+    form: Formulation,
+    levels: tuple[Objective, ...],
+    backend: Backend,
+    time_limit: float | None,
+    began: float,
+    say: Progress,
+) -> tuple[NDArray[np.float64], Status, list[float], list[float], float]:
+    """Solve each level in turn, fixing the optimum of each before the next."""
+    problem = form.problem
+    n = problem.n_cols
+    x = np.zeros(n)
+    values = [math.nan] * len(levels)
+    bounds = [math.nan] * len(levels)
+    seconds = 0.0
+    if n == 0:
+        for i, level in enumerate(levels):
+            values[i] = bounds[i] = level.constant(form.features)
+        return x, Status.OPTIMAL, values, bounds, seconds
+    fixed_rows: list[NDArray[np.float64]] = []
+    fixed_lower: list[float] = []
+    status = Status.OPTIMAL
+    start: NDArray[np.float64] | None = None
+    for i, level in enumerate(levels):
+        sign = 1.0 if level.sense is Sense.MAX else -1.0
+        coef = sign * level.values(form.features)
+        remaining = None if time_limit is None else time_limit - (time.perf_counter() - began)
+        if remaining is not None and remaining <= 0:
+            status = Status.FEASIBLE if i else Status.TIME_LIMIT
+            break
+        say(f"solving level {i + 1}/{len(levels)}: {level.description}")
+        sol = backend.solve(
+            _with_rows(problem, coef, fixed_rows, fixed_lower), time_limit=remaining, start=start
+        )
+        seconds += sol.seconds
+        constant = level.constant(form.features)
+        if sol.status in (MipStatus.OPTIMAL, MipStatus.FEASIBLE):
+            x = sol.x
+            start = x
+            values[i] = sign * sol.objective + constant
+            bounds[i] = sign * sol.bound + constant
+        if sol.status is not MipStatus.OPTIMAL:
+            status = _status_after(sol, i)
+            logger.info("level %d ended with %s", i + 1, sol.status.value)
+            break
+        fixed_rows.append(coef)
+        fixed_lower.append(sol.objective - _tolerance(level, sol.objective))
+    return x, status, values, bounds, seconds
+
+
+def _status_after(sol: MipSolution, level: int) -> Status:
+    if sol.status is MipStatus.INFEASIBLE:
+        return Status.INFEASIBLE
+    if sol.status is MipStatus.FEASIBLE or level > 0:
+        return Status.FEASIBLE
+    return Status.TIME_LIMIT
+
+
+def _tolerance(level: Objective, value: float) -> float:
+    """How far below its optimum a fixed level may fall: half a unit for integral levels."""
+    return 0.5 if level.integral else 1e-6 * max(1.0, abs(value))
+
+
+def _with_rows(
+    problem: MipProblem,
+    objective: NDArray[np.float64],
+    rows: list[NDArray[np.float64]],
+    lower: list[float],
+) -> MipProblem:
+    """Return the problem with `objective` and extra rows ``rows[i] @ x >= lower[i]``."""
+    if not rows:
+        return MipProblem(
+            objective,
+            problem.a_start,
+            problem.a_index,
+            problem.a_value,
+            problem.row_lower,
+            problem.row_upper,
+        )
+    base = csc_matrix(
+        (problem.a_value, problem.a_index, problem.a_start),
+        shape=(problem.n_rows, problem.n_cols),
+    )
+    extra = csr_matrix(np.vstack(rows))
+    matrix = vstack([base, extra], format="csc")
+    matrix.sort_indices()
+    return MipProblem(
+        objective,
+        matrix.indptr.astype(np.int32),
+        matrix.indices.astype(np.int32),
+        matrix.data.astype(np.float64),
+        np.concatenate([problem.row_lower, np.asarray(lower)]),
+        np.concatenate([problem.row_upper, np.full(len(rows), np.inf)]),
+    )
+
+
+def _decode(
+    g: CompatibilityGraph, form: Formulation, x: NDArray[np.float64]
+) -> tuple[tuple[Exchange, ...], tuple[str, ...]]:
+    """Turn the selected columns into exchanges, in canonical order."""
+    pool = g.pool
+    chosen = np.flatnonzero(x > 0.5) if x.size else np.zeros(0, np.int64)
+
+    def transplant(arc: int) -> Transplant:
+        return Transplant(
+            pool.donors[int(g.donor[arc])].id,
+            pool.patients[int(g.vertex_patient[g.target[arc]])].id,
+            float(g.score[arc]),
+        )
+
+    exchanges: list[Exchange] = []
+    n_cyc, n_ch = form.n_cycle_cols, form.n_chain_cols
+    for c in chosen[chosen < n_cyc].tolist():
+        arcs = [int(a) for a in form.cycle_arcs[c] if a >= 0]
+        exchanges.append(Exchange("cycle", tuple(transplant(a) for a in arcs)))
+    for c in (chosen[(chosen >= n_cyc) & (chosen < n_cyc + n_ch)] - n_cyc).tolist():
+        arcs = [int(a) for a in form.chain_arcs[c] if a >= 0]
+        end = pool.donors[int(form.chain_end_donor[c])].id
+        exchanges.append(Exchange("chain", tuple(transplant(a) for a in arcs), end))
+    arc_cols = chosen[chosen >= n_cyc + n_ch] - n_cyc - n_ch
+    if arc_cols.size:
+        nxt = {(int(form.arc_src[c]), int(form.arc_pos[c])): c for c in arc_cols.tolist()}
+        for c in arc_cols[form.arc_pos[arc_cols] == 1].tolist():
+            arcs = [int(form.arc_id[c])]
+            node, pos = int(form.arc_dst[c]), 1
+            while (node, pos + 1) in nxt:
+                c2 = nxt[(node, pos + 1)]
+                arcs.append(int(form.arc_id[c2]))
+                node, pos = int(form.arc_dst[c2]), pos + 1
+            donor = int(form.node_donor[node])
+            if donor < 0:  # pair-level node: the pair's first donor gives to the waiting list
+                donor = int(g.donors_of(int(form.node_vertex[node]))[0])
+            exchanges.append(
+                Exchange("chain", tuple(transplant(a) for a in arcs), pool.donors[donor].id)
+            )
+    exchanges.sort(key=lambda e: (e.kind, e.transplants[0].donor, e.length))
+    starting = {e.transplants[0].donor for e in exchanges if e.kind == "chain"}
+    ndds_left = tuple(
+        pool.donors[int(d)].id for d in g.ndd_donor if pool.donors[int(d)].id not in starting
+    )
+    return tuple(exchanges), ndds_left
+
+
+def _unmatched(
+    g: CompatibilityGraph, form: Formulation, exchanges: tuple[Exchange, ...]
+) -> tuple[Unmatched, ...]:
+    """Every patient without a transplant, with the reason."""
+    pool = g.pool
+    received = {t.patient for e in exchanges for t in e.transplants}
+    has_arc = np.zeros(len(pool.patients), dtype=bool)
+    has_arc[pool.arcs.patient] = True
+    in_model = np.zeros(g.n_vertices, dtype=bool)
+    valid = form.cycles.vertices >= 0
+    in_model[form.cycles.vertices[valid]] = True
+    if form.n_chain_cols:
+        src = g.target[form.chain_arcs[form.chain_arcs >= 0]]
+        in_model[src] = True
+    if form.arc_dst.size:
+        in_model[form.node_vertex[form.arc_dst]] = True
+    out: list[Unmatched] = []
+    for i, patient in enumerate(pool.patients):
+        if patient.id in received:
+            continue
+        v = int(g.patient_vertex[i])
+        if v < 0:
+            reason = UnmatchedReason.NO_PAIRED_DONOR
+        elif not has_arc[i]:
+            reason = UnmatchedReason.NO_COMPATIBLE_DONOR
+        elif not in_model[v]:
+            reason = UnmatchedReason.NO_EXCHANGE_WITHIN_CAPS
+        else:
+            reason = UnmatchedReason.OUTCOMPETED
+        out.append(Unmatched(patient.id, reason))
+    return tuple(out)
