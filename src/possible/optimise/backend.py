@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Backend", "MipProblem", "MipSolution", "MipStatus"]
+__all__ = [
+    "Backend",
+    "LpSolution",
+    "MipProblem",
+    "MipSolution",
+    "MipStatus",
+    "RelaxationBackend",
+]
 
 
 class MipStatus(enum.Enum):
@@ -78,6 +85,30 @@ class MipSolution:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class LpSolution:
+    """The linear relaxation of a :class:`MipProblem`, solved.
+
+    Attributes
+    ----------
+    status
+        :attr:`MipStatus.OPTIMAL` when the relaxation was solved; anything else means the
+        duals must not be used.
+    objective
+        The relaxation's optimum (an upper bound on the MIP's).
+    row_dual
+        One dual value per row. Any sign convention will do: callers derive a bound that is
+        valid for any dual vector (see :mod:`possible.optimise.fixing`).
+    seconds
+        Wall-clock time spent in the solver.
+    """
+
+    status: MipStatus
+    objective: float
+    row_dual: NDArray[np.float64]
+    seconds: float
+
+
 class Backend(Protocol):
     """A MIP solver."""
 
@@ -105,3 +136,18 @@ class Backend(Protocol):
 def round_binary(x: NDArray[np.float64]) -> NDArray[np.float64]:
     """Round solver output to exact 0/1 values."""
     return (np.asarray(x, dtype=np.float64) > 0.5).astype(np.float64)
+
+
+@runtime_checkable
+class RelaxationBackend(Backend, Protocol):
+    """A MIP solver that can also solve the linear relaxation and report row duals.
+
+    Backends with this ability let :func:`possible.optimise.solve` shrink each model by
+    reduced-cost fixing before the MIP solve.
+    """
+
+    def solve_relaxation(
+        self, problem: MipProblem, *, time_limit: float | None = None
+    ) -> LpSolution:
+        """Maximise `problem` with ``0 <= x <= 1`` continuous, within `time_limit` s."""
+        ...

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
 
+import highspy
 import numpy as np
 from numpy.typing import NDArray
 
 from possible.errors import SolverError
-from possible.optimise.backend import MipProblem, MipSolution, MipStatus, round_binary
+from possible.optimise.backend import (
+    LpSolution,
+    MipProblem,
+    MipSolution,
+    MipStatus,
+    round_binary,
+)
 
 __all__ = ["HighsBackend"]
 
@@ -19,9 +27,13 @@ logger = logging.getLogger(__name__)
 
 _banner_lock = threading.Lock()
 _banner_shown = False
+FIRST_ORDER_COLUMNS = 200_000
+"""Relaxations with more columns are solved by HiGHS' first-order method (PDLP)."""
+_threads_in_use: int | None = None
+"""Thread count HiGHS' process-wide scheduler was last started with (``None``: its default)."""
 
 
-def _new_highs() -> object:
+def _new_highs() -> highspy.Highs:
     """Create a silent ``highspy.Highs``.
 
     HiGHS prints a banner on stdout the first time an instance is created in a process. A
@@ -29,10 +41,6 @@ def _new_highs() -> object:
     pointed at /dev/null.
     """
     global _banner_shown
-    try:
-        import highspy
-    except ImportError as exc:  # pragma: no cover - highspy is a hard dependency
-        raise SolverError("highspy is not installed") from exc
     with _banner_lock:
         if not _banner_shown:
             saved = os.dup(1)
@@ -73,25 +81,20 @@ class HighsBackend:
     @property
     def version(self) -> str:
         """HiGHS version, e.g. ``"1.16.0"``."""
-        return str(_new_highs().version())  # type: ignore[attr-defined]
+        return str(_new_highs().version())
 
-    def solve(
-        self,
-        problem: MipProblem,
-        *,
-        time_limit: float | None = None,
-        start: NDArray[np.float64] | None = None,
-    ) -> MipSolution:
-        """Maximise `problem` with HiGHS."""
-        import highspy
-
+    def _load(
+        self, problem: MipProblem, *, integer: bool, time_limit: float | None
+    ) -> highspy.Highs:
+        """Create a configured HiGHS instance holding `problem` (as a MIP or its relaxation)."""
         h = _new_highs()
-        assert isinstance(h, highspy.Highs)
-        h.setOptionValue("mip_rel_gap", 0.0)
-        h.setOptionValue("mip_abs_gap", 1e-9)
         h.setOptionValue("random_seed", self._seed)
+        if integer:
+            h.setOptionValue("mip_rel_gap", 0.0)
+            h.setOptionValue("mip_abs_gap", 1e-9)
         if self._threads is not None:
             h.setOptionValue("threads", self._threads)
+        _use_threads(self._threads)
         if time_limit is not None:
             h.setOptionValue("time_limit", max(float(time_limit), 0.01))
         n, m = problem.n_cols, problem.n_rows
@@ -110,13 +113,45 @@ class HighsBackend:
             problem.a_start[:-1].astype(np.int32),
             problem.a_index.astype(np.int32),
             problem.a_value,
-            np.ones(n, dtype=np.int32),
+            np.full(n, 1 if integer else 0, dtype=np.int32),  # 1: integer, 0: continuous
         )
         if status == highspy.HighsStatus.kError:
             raise SolverError("HiGHS rejected the model")
-        if start is not None and start.shape[0] == n:
-            idx = np.flatnonzero(start > 0.5).astype(np.int32)
-            h.setSolution(int(idx.shape[0]), idx, np.ones(idx.shape[0]))
+        return h
+
+    def solve_relaxation(
+        self, problem: MipProblem, *, time_limit: float | None = None
+    ) -> LpSolution:
+        """Solve the linear relaxation of `problem` with HiGHS and return its row duals."""
+        h = self._load(problem, integer=False, time_limit=time_limit)
+        if problem.n_cols > FIRST_ORDER_COLUMNS:
+            # Simplex and interior point take minutes on these degenerate relaxations; PDLP's
+            # approximate duals take seconds, and any duals give a valid bound.
+            h.setOptionValue("solver", "pdlp")
+        began = time.perf_counter()
+        h.run()
+        seconds = time.perf_counter() - began
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal or not len(
+            h.getSolution().row_dual
+        ):
+            return LpSolution(MipStatus.ERROR, math.nan, np.zeros(problem.n_rows), seconds)
+        row_dual = np.asarray(h.getSolution().row_dual, dtype=np.float64)
+        value = float(h.getInfo().objective_function_value)
+        return LpSolution(MipStatus.OPTIMAL, value, row_dual, seconds)
+
+    def solve(
+        self,
+        problem: MipProblem,
+        *,
+        time_limit: float | None = None,
+        start: NDArray[np.float64] | None = None,
+    ) -> MipSolution:
+        """Maximise `problem` with HiGHS."""
+        h = self._load(problem, integer=True, time_limit=time_limit)
+        # `start` is not passed on: with a user solution, HiGHS 1.16 can finish "optimal" with
+        # the right objective value but hand back other column values (seen on a 17-column
+        # PICEF model: objective 35.5, columns worth 34). The check below guards against it.
+        del start
         began = time.perf_counter()
         h.run()
         seconds = time.perf_counter() - began
@@ -136,6 +171,11 @@ class HighsBackend:
         if has_solution:
             x = round_binary(np.asarray(h.getSolution().col_value))
             value = float(problem.objective @ x)
+            reported = float(info.objective_function_value)
+            if abs(reported - value) > 1e-6 * max(1.0, abs(value)):
+                raise SolverError(
+                    f"HiGHS reported objective {reported!r} but its solution is worth {value!r}"
+                )
         else:
             x = np.zeros(0)
             value = float("nan")
@@ -143,3 +183,16 @@ class HighsBackend:
         if kind is MipStatus.OPTIMAL:
             bound = value
         return MipSolution(kind, x, value, bound, seconds)
+
+
+def _use_threads(threads: int | None) -> None:
+    """Restart HiGHS' process-wide scheduler when a backend asks for another thread count.
+
+    HiGHS starts one scheduler per process with the first thread count it sees, and a later
+    run asking for a different count fails unless the scheduler is reset first.
+    """
+    global _threads_in_use
+    with _banner_lock:
+        if threads != _threads_in_use:
+            highspy.Highs.resetGlobalScheduler(True)
+            _threads_in_use = threads
