@@ -12,9 +12,10 @@ from numpy.typing import NDArray
 from scipy.sparse import csc_matrix, csr_matrix, vstack
 
 from possible.domain import Pool
-from possible.errors import PolicyError
+from possible.errors import PolicyError, SolverError
 from possible.graph.compatibility import CompatibilityGraph, build_graph
 from possible.optimise.backend import Backend, MipProblem, MipSolution, MipStatus
+from possible.optimise.fixing import solve_level
 from possible.optimise.formulation import Formulation, build_formulation
 from possible.optimise.objectives import Objective, Sense, hierarchy
 from possible.optimise.result import (
@@ -176,6 +177,7 @@ def _lexicographic(
     fixed_lower: list[float] = []
     status = Status.OPTIMAL
     start: NDArray[np.float64] | None = None
+    alive = np.ones(n, dtype=bool)
     for i, level in enumerate(levels):
         sign = 1.0 if level.sense is Sense.MAX else -1.0
         coef = sign * level.values(form.features)
@@ -184,22 +186,34 @@ def _lexicographic(
             status = Status.FEASIBLE if i else Status.TIME_LIMIT
             break
         say(f"solving level {i + 1}/{len(levels)}: {level.description}")
-        sol = backend.solve(
-            _with_rows(problem, coef, fixed_rows, fixed_lower), time_limit=remaining, start=start
+        outcome = solve_level(
+            backend,
+            _with_rows(problem, coef, fixed_rows, fixed_lower),
+            alive,
+            integral=level.integral,
+            start=start,
+            time_limit=remaining,
         )
+        sol = outcome.solution
         seconds += sol.seconds
+        logger.debug("level %d: %d of %d columns kept", i + 1, outcome.columns, n)
         constant = level.constant(form.features)
+        if sol.status is MipStatus.ERROR:
+            raise SolverError(f"{backend.name} failed on level {i + 1} ({level.name})")
         if sol.status in (MipStatus.OPTIMAL, MipStatus.FEASIBLE):
             x = sol.x
             start = x
             values[i] = sign * sol.objective + constant
+        if not math.isnan(sol.bound):
             bounds[i] = sign * sol.bound + constant
         if sol.status is not MipStatus.OPTIMAL:
             status = _status_after(sol, i)
             logger.info("level %d ended with %s", i + 1, sol.status.value)
             break
+        lower = sol.objective - _tolerance(level, sol.objective)
         fixed_rows.append(coef)
-        fixed_lower.append(sol.objective - _tolerance(level, sol.objective))
+        fixed_lower.append(lower)
+        alive = outcome.alive_after(alive, lower)
     return x, status, values, bounds, seconds
 
 
