@@ -1,0 +1,146 @@
+"""Fake solver backends for the optimisation tests.
+
+* :class:`BruteForceBackend` solves a :class:`MipProblem` by depth-first search over all 0/1
+  vectors, pruning a branch only when some row can no longer be satisfied or the objective can
+  no longer beat the best found: exact, slow, and independent of any solver library.
+* :class:`ScriptedBackend` answers with the statuses a test asks for (a solution that is only
+  "feasible", a time limit without a solution, ...), so `solve` can be checked on outcomes
+  HiGHS rarely produces on small pools.
+* :class:`ColdStartHighs` is HiGHS that never receives a warm start (see the BUG notes in
+  test_solve.py): it checks the formulations apart from that bug.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from oracles import brute_force
+from possible.optimise import MipProblem, MipSolution, MipStatus
+from possible.optimise.highs import HighsBackend
+
+
+@dataclass
+class Call:
+    """One call a fake backend received."""
+
+    problem: MipProblem
+    time_limit: float | None
+    start: NDArray[np.float64] | None
+
+
+@dataclass
+class BruteForceBackend:
+    """An exact backend without a solver library (for problems of a few dozen columns)."""
+
+    calls: list[Call] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return "brute-force"
+
+    @property
+    def version(self) -> str:
+        return "0"
+
+    def solve(
+        self,
+        problem: MipProblem,
+        *,
+        time_limit: float | None = None,
+        start: NDArray[np.float64] | None = None,
+    ) -> MipSolution:
+        self.calls.append(Call(problem, time_limit, start))
+        return brute_force(problem)
+
+
+@dataclass
+class ScriptedBackend:
+    """Answer call ``i`` with ``statuses[i]`` (the last status repeats).
+
+    OPTIMAL and INFEASIBLE answer truthfully. FEASIBLE gives the optimum found by brute force
+    but claims only that it is feasible, with ``bound`` as the bound (``value + gap`` when
+    ``bound`` is None). TIME_LIMIT and ERROR give no solution, with ``bound`` as the bound.
+    """
+
+    statuses: Sequence[MipStatus]
+    gap: float = 1.25
+    bound: float | None = None
+    calls: list[Call] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return "scripted"
+
+    @property
+    def version(self) -> str:
+        return "1.0"
+
+    def solve(
+        self,
+        problem: MipProblem,
+        *,
+        time_limit: float | None = None,
+        start: NDArray[np.float64] | None = None,
+    ) -> MipSolution:
+        self.calls.append(Call(problem, time_limit, start))
+        status = self.statuses[min(len(self.calls), len(self.statuses)) - 1]
+        if status is MipStatus.INFEASIBLE:
+            return MipSolution(status, np.zeros(0), math.nan, math.nan, 0.0)
+        if status in (MipStatus.TIME_LIMIT, MipStatus.ERROR):
+            bound = math.nan if self.bound is None else self.bound
+            return MipSolution(status, np.zeros(0), math.nan, bound, 0.0)
+        exact = brute_force(problem)
+        if status is MipStatus.OPTIMAL:
+            return exact
+        bound = exact.objective + self.gap if self.bound is None else self.bound
+        return MipSolution(MipStatus.FEASIBLE, exact.x, exact.objective, bound, 0.0)
+
+
+class ColdStartHighs:
+    """HiGHS, never given a warm start."""
+
+    def __init__(self) -> None:
+        self._highs = HighsBackend()
+
+    @property
+    def name(self) -> str:
+        return self._highs.name
+
+    @property
+    def version(self) -> str:
+        return self._highs.version
+
+    def solve(
+        self,
+        problem: MipProblem,
+        *,
+        time_limit: float | None = None,
+        start: NDArray[np.float64] | None = None,
+    ) -> MipSolution:
+        return self._highs.solve(problem, time_limit=time_limit)
+
+    def solve_relaxation(self, problem: MipProblem, *, time_limit: float | None = None) -> object:
+        # Forwarded when HighsBackend has it, so reduced-cost fixing stays in the path.
+        relax: Callable[..., object] = self._highs.solve_relaxation  # type: ignore[attr-defined]
+        return relax(problem, time_limit=time_limit)
+
+
+@dataclass(frozen=True)
+class Fakes:
+    """The fake backends, for tests to construct (Hypothesis tests cannot take fresh fixtures)."""
+
+    brute_force: type[BruteForceBackend] = BruteForceBackend
+    scripted: type[ScriptedBackend] = ScriptedBackend
+    cold_start_highs: type[ColdStartHighs] = ColdStartHighs
+
+
+@pytest.fixture(scope="session")
+def fakes() -> Fakes:
+    """The fake backend classes."""
+    return Fakes()
