@@ -11,6 +11,8 @@ from possible.errors import (
     SolverError,
     ValidationError,
 )
+from possible.formats import read_pool
+from possible.optimise import MatchingResult, Status, solve
 
 __version__ = "0.1.0"
 
@@ -20,11 +22,15 @@ __all__ = [
     "Donor",
     "FormatError",
     "InputError",
+    "MatchingResult",
     "Patient",
     "PolicyError",
     "Pool",
     "PossibleError",
     "SolverError",
+    "Status",
     "ValidationError",
     "__version__",
+    "read_pool",
+    "solve",
 ]

@@ -11,6 +11,7 @@ import io
 import json
 import lzma
 import os
+import tempfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -83,7 +84,9 @@ def read_text(path: str | os.PathLike[str]) -> str:
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write `text` as UTF-8, compressed if the name ends in ``.xz`` or ``.gz``.
 
-    Output is byte-for-byte deterministic: the gzip header carries no time stamp or name.
+    Output is byte-for-byte deterministic: the gzip header carries no time stamp or name. The
+    file appears whole or not at all: the bytes go to a temporary file beside it, which is
+    then renamed over the target.
     """
     data = text.encode("utf-8")
     suffix = compression_suffix(path)
@@ -94,7 +97,15 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
         with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as stream:
             stream.write(data)
         data = buffer.getvalue()
-    Path(path).write_bytes(data)
+    target = Path(path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def document(path_or_text: PathOrText, *, opening: tuple[str, ...] = ()) -> tuple[str, str | None]:

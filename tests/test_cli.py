@@ -1,0 +1,130 @@
+"""The command line, run in-process through Typer's runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from possible.cli import app
+from possible.formats import read_pool
+
+GOLDEN = Path(__file__).parent / "formats" / "golden"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_solve_example_prints_a_summary(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["solve", "--example"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("Matching run: optimal")
+    assert "transplants in" in result.stdout
+    assert "patients unmatched" in result.stdout
+
+
+def test_solve_json_has_the_documented_keys(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["solve", "--example", "--json", "--objective", "uk"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    for key in ("status", "objective", "bound", "exchanges", "unmatched", "timings", "solver"):
+        assert key in doc
+    assert doc["status"] == "optimal"
+    assert len(doc["objective"]) == 5
+    assert {"read", "graph", "enumerate", "model", "solve", "total"} <= set(doc["timings"])
+    for exchange in doc["exchanges"]:
+        assert exchange["kind"] in ("cycle", "chain")
+        for t in exchange["transplants"]:
+            assert set(t) == {"donor", "patient", "score"}
+        if exchange["kind"] == "chain":
+            assert exchange["to_waiting_list"]
+
+
+def test_solve_json_is_the_same_bytes_on_every_run(runner: CliRunner) -> None:
+    def run() -> dict[str, object]:
+        out = runner.invoke(app, ["solve", "--example", "--json", "--max-chain", "3"])
+        assert out.exit_code == 0, out.output
+        doc: dict[str, object] = json.loads(out.stdout)
+        doc.pop("timings")
+        return doc
+
+    first, second = run(), run()
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+
+def test_solve_reads_a_peer_format_and_writes_the_result(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    result = runner.invoke(app, ["solve", str(GOLDEN / "kep_v1.json"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["status"] == "optimal"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            '{"data": {"1": {"sources": [], "bloodgroup": "Q", "matches": []}}, "recipients": {}}',
+            "unknown blood group",
+        ),
+        ("hello, this is not a pool\n", "not a known pool format"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(
+    runner: CliRunner, tmp_path: Path, content: str, message: str
+) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text(content)
+    out = tmp_path / "result.json"
+    result = runner.invoke(app, ["solve", str(bad), "-o", str(out)])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("possible: error: ")
+    assert str(bad) in line
+    assert message in line
+    assert not out.exists(), "nothing is written when the command fails"
+
+
+def test_a_missing_file_is_a_clear_error(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["solve", str(tmp_path / "nope.json")])
+    assert result.exit_code == 2
+    assert "no such file" in result.stderr
+
+
+def test_solve_needs_a_file_or_the_example(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["solve"])
+    assert result.exit_code == 2
+    assert "--example" in result.stderr
+
+
+def test_an_impossible_policy_is_refused(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["solve", "--example", "--max-chain", "-1"])
+    assert result.exit_code == 2
+    assert "max_chain" in result.stderr
+
+
+def test_generate_writes_a_seeded_pool(runner: CliRunner, tmp_path: Path) -> None:
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for path in paths:
+        result = runner.invoke(
+            app,
+            ["generate", "--patients", "30", "--ndd-share", "0.1", "--seed", "7", "-o", str(path)],
+        )
+        assert result.exit_code == 0, result.output
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    pool = read_pool(paths[0])
+    assert len(pool.patients) == 30
+    assert sum(d.non_directed for d in pool.donors) == 3
+
+
+def test_generate_kep_format_reads_back(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "kep.json"
+    result = runner.invoke(
+        app, ["generate", "--patients", "20", "--seed", "1", "--format", "kep", "-o", str(path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(read_pool(path).patients) == 20
