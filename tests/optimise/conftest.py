@@ -54,6 +54,7 @@ class BruteForceBackend:
         *,
         time_limit: float | None = None,
         start: NDArray[np.float64] | None = None,
+        target: float | None = None,
     ) -> MipSolution:
         self.calls.append(Call(problem, time_limit, start))
         return brute_force(problem)
@@ -87,6 +88,7 @@ class ScriptedBackend:
         *,
         time_limit: float | None = None,
         start: NDArray[np.float64] | None = None,
+        target: float | None = None,
     ) -> MipSolution:
         self.calls.append(Call(problem, time_limit, start))
         status = self.statuses[min(len(self.calls), len(self.statuses)) - 1]
@@ -122,6 +124,7 @@ class ColdStartHighs:
         *,
         time_limit: float | None = None,
         start: NDArray[np.float64] | None = None,
+        target: float | None = None,
     ) -> MipSolution:
         return self._highs.solve(problem, time_limit=time_limit)
 

@@ -197,7 +197,7 @@ class Recording:
     def __init__(self) -> None:
         self.calls: list[tuple[object, object]] = []
 
-    def solve(self, problem, *, time_limit=None, start=None):  # type: ignore[no-untyped-def]
+    def solve(self, problem, *, time_limit=None, start=None, target=None):  # type: ignore[no-untyped-def]
         self.calls.append((problem, start))
         return HighsBackend().solve(problem, time_limit=time_limit, start=start)
 

@@ -128,8 +128,13 @@ class Backend(Protocol):
         *,
         time_limit: float | None = None,
         start: NDArray[np.float64] | None = None,
+        target: float | None = None,
     ) -> MipSolution:
-        """Maximise `problem`, optionally from a feasible `start`, within `time_limit` s."""
+        """Maximise `problem`, optionally from a feasible `start`, within `time_limit` s.
+
+        With `target`, the backend may stop at the first solution worth at least `target`
+        and answer :attr:`MipStatus.FEASIBLE` (the caller knows nothing better exists).
+        """
         ...
 
 

@@ -248,6 +248,7 @@ def solve_level(
     tol = _tolerance(lag.bound)
     seconds = lp_seconds
     best = np.zeros(sub.n_cols) if sub_start is None else sub_start
+    found = sub_start is not None  # selecting nothing is feasible, but is no solution found
     # Ask "is there a solution worth at least `target`?" over the columns that could reach
     # it, lowering the target until the answer is yes. An integral level steps down by one; a
     # fractional one jumps straight to the best value known, whose columns then hold the optimum.
@@ -258,7 +259,10 @@ def solve_level(
     while True:
         target = max(target, known)
         keep = lag.could_reach(target, tolerance=tol)
-        sol = _solve_columns(backend, sub, keep, best, _left(time_limit, began))
+        # An integral level may stop at the first solution worth `target`: nothing is worth
+        # more (the bound, or the previous round, says so). A fractional one may not.
+        stop_at = target if integral else None
+        sol = _solve_columns(backend, sub, keep, best, _left(time_limit, began), stop_at)
         seconds += sol.seconds
         logger.debug(
             "bound %.6g (relaxation in %.2fs); target %.6g: %d of %d columns, %s %.6g",
@@ -270,17 +274,18 @@ def solve_level(
             sol.status.value,
             sol.objective,
         )
-        if sol.status is MipStatus.OPTIMAL and sol.objective > known:
-            known, best = sol.objective, sol.x
-        if sol.status not in (MipStatus.OPTIMAL, MipStatus.INFEASIBLE):
+        if sol.x.size and sol.objective > known:
+            known, best, found = sol.objective, sol.x, True
+        reached = integral and known >= target - tol
+        if not reached and sol.status not in (MipStatus.OPTIMAL, MipStatus.INFEASIBLE):
             # Out of time: the best solution found stands, with the bound of the whole level.
-            x = sol.x if sol.x.size else best
-            value = sol.objective if sol.x.size else known
-            status = MipStatus.FEASIBLE if x.size else sol.status
-            partial = MipSolution(status, x, value, lag.bound, seconds)
+            if found:
+                partial = MipSolution(MipStatus.FEASIBLE, best, known, lag.bound, seconds)
+            else:
+                partial = MipSolution(sol.status, np.zeros(0), np.nan, lag.bound, seconds)
             return LevelSolution(_widen(partial, alive), lag, int(keep.sum()))
-        # No solution over these columns is worth more than `sol`; nor, then, any at all.
-        proven = known >= target - tol
+        # No solution over these columns is worth more than `known`; nor, then, any at all.
+        proven = reached or known >= target - tol
         if not proven and integral:
             proven = known >= target - 1.0 - tol  # nothing reaches target, so target - 1 is best
         if proven or target <= known:
@@ -307,6 +312,7 @@ def _solve_columns(
     keep: NDArray[np.bool_],
     start: NDArray[np.float64] | None,
     time_limit: float | None,
+    target: float | None = None,
 ) -> MipSolution:
     """Solve `problem` over the columns in `keep`; the answer's ``x`` covers all columns."""
     if time_limit is not None and time_limit <= 0:
@@ -320,7 +326,9 @@ def _solve_columns(
     sub_start = None
     if start is not None and not np.any(start[~keep] > 0.5):
         sub_start = start[keep]
-    sol = backend.solve(restrict(problem, keep), time_limit=time_limit, start=sub_start)
+    sol = backend.solve(
+        restrict(problem, keep), time_limit=time_limit, start=sub_start, target=target
+    )
     return _widen(sol, keep)
 
 

@@ -124,10 +124,15 @@ class HighsBackend:
     ) -> LpSolution:
         """Solve the linear relaxation of `problem` with HiGHS and return its row duals."""
         h = self._load(problem, integer=False, time_limit=time_limit)
+        # Kidney exchange relaxations are highly degenerate: simplex can take minutes where
+        # interior point without crossover takes seconds, and its central duals leave fewer
+        # columns at zero reduced cost. The biggest go to the first-order method (PDLP). Any
+        # duals give a valid bound, so approximate ones cost columns, never correctness.
         if problem.n_cols > FIRST_ORDER_COLUMNS:
-            # Simplex and interior point take minutes on these degenerate relaxations; PDLP's
-            # approximate duals take seconds, and any duals give a valid bound.
             h.setOptionValue("solver", "pdlp")
+        else:
+            h.setOptionValue("solver", "ipm")
+            h.setOptionValue("run_crossover", "off")
         began = time.perf_counter()
         h.run()
         seconds = time.perf_counter() - began
@@ -145,9 +150,12 @@ class HighsBackend:
         *,
         time_limit: float | None = None,
         start: NDArray[np.float64] | None = None,
+        target: float | None = None,
     ) -> MipSolution:
-        """Maximise `problem` with HiGHS."""
+        """Maximise `problem` with HiGHS, stopping early at a solution worth `target`."""
         h = self._load(problem, integer=True, time_limit=time_limit)
+        if target is not None:
+            h.setOptionValue("objective_target", float(target))
         # `start` is not passed on: with a user solution, HiGHS 1.16 can finish "optimal" with
         # the right objective value but hand back other column values (seen on a 17-column
         # PICEF model: objective 35.5, columns worth 34). The check below guards against it.
@@ -161,6 +169,8 @@ class HighsBackend:
         has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
         if model_status == ms.kOptimal:
             kind = MipStatus.OPTIMAL
+        elif model_status == ms.kObjectiveTarget and has_solution:
+            kind = MipStatus.FEASIBLE
         elif model_status == ms.kInfeasible:
             kind = MipStatus.INFEASIBLE
         elif model_status in (ms.kTimeLimit, ms.kInterrupt, ms.kIterationLimit):
