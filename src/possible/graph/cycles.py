@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from possible.graph.csr import ranges
 from possible.graph.prune import _neighbours
 
 __all__ = ["Cycles", "enumerate_cycles"]
@@ -106,8 +107,7 @@ def enumerate_cycles(
             if total == 0:
                 break
             row = np.repeat(np.arange(paths.shape[0]), cnt)
-            offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-            w = target[np.repeat(starts, cnt) + offsets]
+            w = target[ranges(starts, cnt)]
             # w must be able to return to u with the vertices still allowed.
             keep = (w > u) & (dist[w] <= max_cycle - j)
             for col in range(1, j):

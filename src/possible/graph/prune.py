@@ -14,6 +14,8 @@ from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from possible.graph.csr import ranges
+
 __all__ = ["Reach", "chain_distances", "reach"]
 
 UNREACHABLE = np.iinfo(np.int32).max
@@ -118,6 +120,5 @@ def _neighbours(
     total = int(counts.sum())
     if total == 0:
         return np.zeros(0, dtype=np.int64)
-    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    out: NDArray[np.int64] = target[np.repeat(starts, counts) + offsets].astype(np.int64)
+    out: NDArray[np.int64] = target[ranges(starts, counts)].astype(np.int64)
     return out

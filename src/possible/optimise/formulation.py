@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from scipy.sparse import coo_matrix
 
 from possible.graph.compatibility import CompatibilityGraph
+from possible.graph.csr import ranges
 from possible.graph.cycles import Cycles, enumerate_cycles
 from possible.graph.prune import reach
 from possible.optimise.backend import MipProblem
@@ -308,8 +309,7 @@ def _picef_columns(
         t_counts = np.diff(g.donor_indptr)[tgt_all[arcs]]
         rep_arc = np.repeat(arcs, t_counts)
         starts = g.donor_indptr[tgt_all[arcs]]
-        offs = np.arange(rep_arc.shape[0]) - np.repeat(np.cumsum(t_counts) - t_counts, t_counts)
-        dst_node = g.donor_index[np.repeat(starts, t_counts) + offs]
+        dst_node = g.donor_index[ranges(starts, t_counts)]
         src_node = g.donor[rep_arc]
         arc_ids = rep_arc
     else:
@@ -327,9 +327,7 @@ def _picef_columns(
     hi = np.where(is_ndd, 1, max_chain)
     counts = np.maximum(hi - lo + 1, 0)
     col_arc = np.repeat(arc_ids, counts)
-    col_pos = np.repeat(lo, counts) + (
-        np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    )
+    col_pos = ranges(lo, counts)
     col_src = np.repeat(src_node, counts)
     col_dst = np.repeat(dst_node, counts)
     return (
@@ -410,9 +408,7 @@ def _short_chains(
     n = g.n_vertices
     ndds = np.arange(g.n_pairs, n)
     counts = s_indptr[ndds + 1] - s_indptr[ndds]
-    first = np.repeat(s_indptr[ndds], counts) + (
-        np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    )  # simple arcs out of NDDs
+    first = ranges(s_indptr[ndds], counts)  # simple arcs out of NDDs
     one_ndd = np.repeat(ndds, counts)
     one_v = s_target[first].astype(np.int64)
     arcs1 = np.column_stack([s_arc[first], np.full(first.shape[0], -1)])
@@ -437,9 +433,7 @@ def _short_chains(
     if max_chain >= 2 and first.size:
         c2 = s_indptr[one_v + 1] - s_indptr[one_v]
         rep = np.repeat(np.arange(first.shape[0]), c2)
-        second = np.repeat(s_indptr[one_v], c2) + (
-            np.arange(int(c2.sum())) - np.repeat(np.cumsum(c2) - c2, c2)
-        )
+        second = ranges(s_indptr[one_v], c2)
         w = s_target[second].astype(np.int64)
         v = one_v[rep]
         nd = one_ndd[rep].astype(np.int64)
