@@ -133,3 +133,18 @@ def test_fixing_agrees_with_one_full_solve_on_a_real_model(feature: str) -> None
     full = HighsBackend().solve(problem)
     assert outcome.solution.objective == pytest.approx(full.objective, abs=1e-9)
     assert outcome.columns <= problem.n_cols
+
+
+def test_a_level_with_every_column_fixed_selects_nothing() -> None:
+    problem = packing_problem(5, n_cols=10, n_rows=5, integral=True)
+    outcome = solve_level(
+        HighsBackend(),
+        problem,
+        np.zeros(problem.n_cols, dtype=bool),
+        integral=True,
+        start=None,
+        time_limit=None,
+    )
+    assert outcome.solution.status is MipStatus.OPTIMAL
+    assert outcome.solution.objective == 0.0
+    np.testing.assert_array_equal(outcome.solution.x, np.zeros(problem.n_cols))

@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import csc_matrix
 
+from possible.graph.csr import ranges
 from possible.optimise.backend import (
     Backend,
     MipProblem,
@@ -157,10 +158,7 @@ def restrict(problem: MipProblem, keep: NDArray[np.bool_]) -> MipProblem:
     lengths = np.diff(problem.a_start)[columns]
     starts = np.zeros(columns.shape[0] + 1, dtype=np.int64)
     np.cumsum(lengths, out=starts[1:])
-    total = int(starts[-1])
-    take = np.repeat(problem.a_start[columns].astype(np.int64) - starts[:-1], lengths) + np.arange(
-        total, dtype=np.int64
-    )
+    take = ranges(problem.a_start[columns], lengths)
     return MipProblem(
         objective=problem.objective[columns],
         a_start=starts.astype(np.int32),
@@ -235,6 +233,10 @@ def solve_level(
     sub = restrict(problem, alive)
     sub_start = None if start is None else start[alive]
     known = 0.0 if sub_start is None else float(sub.objective @ sub_start)
+    if sub.n_cols == 0:  # every column fixed to 0: selecting nothing is the only choice
+        sol = _solve_columns(backend, sub, np.zeros(0, dtype=bool), None, time_limit)
+        x = np.zeros(alive.shape[0]) if sol.status is MipStatus.OPTIMAL else sol.x
+        return LevelSolution(MipSolution(sol.status, x, sol.objective, sol.bound, 0.0), None, 0)
     everything = np.ones(sub.n_cols, dtype=bool)
     if not isinstance(backend, RelaxationBackend):
         sol = _solve_columns(backend, sub, everything, sub_start, time_limit)
