@@ -31,7 +31,8 @@ class Reach:
         Mask over the (simple) arcs: both ends are pairs in one strongly connected component.
     chain_distance
         Hops from the nearest NDD to each vertex (0 for NDDs, ``UNREACHABLE`` if more than
-        ``max_chain`` hops or never).
+        ``max_chain`` hops or never). With chains turned off (``max_chain == 0``) or no NDD,
+        every vertex, NDDs included, is ``UNREACHABLE``.
     """
 
     cycle_arc: NDArray[np.bool_]
