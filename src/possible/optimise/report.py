@@ -69,7 +69,10 @@ def result_summary(result: MatchingResult) -> str:
     )
     by_length = Counter((e.kind, e.length) for e in result.exchanges)
     if by_length:
-        parts = [f"{n} {kind}s of {k}" for (kind, k), n in sorted(by_length.items())]
+        parts = [
+            f"{n} {kind}{'' if n == 1 else 's'} of {k}"
+            for (kind, k), n in sorted(by_length.items())
+        ]
         lines.append("  " + ", ".join(parts))
     lines.append("")
     for number, exchange in enumerate(result.exchanges, start=1):
