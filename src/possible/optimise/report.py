@@ -65,7 +65,8 @@ def result_summary(result: MatchingResult) -> str:
     cycles = [e for e in result.exchanges if e.kind == "cycle"]
     chains = [e for e in result.exchanges if e.kind == "chain"]
     lines.append(
-        f"{result.transplants} transplants in {len(cycles)} cycles and {len(chains)} chains"
+        f"{_count(result.transplants, 'transplant')} in {_count(len(cycles), 'cycle')} "
+        f"and {_count(len(chains), 'chain')}"
     )
     by_length = Counter((e.kind, e.length) for e in result.exchanges)
     if by_length:
@@ -89,7 +90,7 @@ def result_summary(result: MatchingResult) -> str:
         )
     if result.unmatched:
         lines.append("")
-        lines.append(f"{len(result.unmatched)} patients unmatched:")
+        lines.append(f"{_count(len(result.unmatched), 'patient')} unmatched:")
         reasons = Counter(u.reason for u in result.unmatched)
         for reason in UnmatchedReason:
             if reasons[reason]:
@@ -109,6 +110,10 @@ _STATUS = {
     Status.INFEASIBLE: "infeasible",
     Status.TIME_LIMIT: "time limit reached before any solution",
 }
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _objective_name(objective: object) -> str:
