@@ -44,7 +44,6 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "LagrangianBound",
     "LevelSolution",
-    "Pricer",
     "lagrangian_bound",
     "restrict",
     "solve_level",
@@ -83,52 +82,12 @@ class LagrangianBound:
         return mask
 
 
-class Pricer:
-    """Lagrangian bounds of one problem for many multiplier vectors (the matrix is kept).
-
-    Parameters
-    ----------
-    problem
-        The problem, with its objective set.
-    """
-
-    def __init__(self, problem: MipProblem) -> None:
-        self._problem = problem
-        self._transposed = csc_matrix(
-            (problem.a_value, problem.a_index, problem.a_start),
-            shape=(problem.n_rows, problem.n_cols),
-        ).T.tocsr()
-
-    def bound(self, row_dual: NDArray[np.float64]) -> LagrangianBound:
-        """Compute the Lagrangian bound from row multipliers.
-
-        Solvers differ in the sign they give duals of a maximisation, so both ``y`` and ``-y``
-        are tried and the smaller (both are valid) bound is kept. Multipliers pointing at an
-        infinite side of a row are set to 0, which keeps the bound finite and valid.
-        """
-        problem = self._problem
-        best: LagrangianBound | None = None
-        for sign in (1.0, -1.0):
-            y = sign * np.asarray(row_dual, dtype=np.float64)
-            up = y > 0
-            down = y < 0
-            y[up & ~np.isfinite(problem.row_upper)] = 0.0
-            y[down & ~np.isfinite(problem.row_lower)] = 0.0
-            up &= y > 0
-            down &= y < 0
-            rows = float(y[up] @ problem.row_upper[up] + y[down] @ problem.row_lower[down])
-            reduced = problem.objective - self._transposed @ y
-            bound = rows + float(np.maximum(reduced, 0.0).sum())
-            if best is None or bound < best.bound:
-                best = LagrangianBound(bound, reduced)
-            if not np.any(row_dual):
-                break
-        assert best is not None
-        return best
-
-
 def lagrangian_bound(problem: MipProblem, row_dual: NDArray[np.float64]) -> LagrangianBound:
     """Compute the Lagrangian bound of `problem` (maximised) from row multipliers.
+
+    Solvers differ in the sign they give duals of a maximisation, so both ``y`` and ``-y`` are
+    tried and the smaller (both are valid) bound is kept. Multipliers pointing at an infinite
+    side of a row are set to 0, which keeps the bound finite and valid.
 
     Parameters
     ----------
@@ -141,7 +100,26 @@ def lagrangian_bound(problem: MipProblem, row_dual: NDArray[np.float64]) -> Lagr
     -------
     LagrangianBound
     """
-    return Pricer(problem).bound(row_dual)
+    transposed = csc_matrix(
+        (problem.a_value, problem.a_index, problem.a_start),
+        shape=(problem.n_rows, problem.n_cols),
+    ).T.tocsr()
+    best: LagrangianBound | None = None
+    for sign in (1.0, -1.0):
+        y = sign * np.asarray(row_dual, dtype=np.float64)
+        up = y > 0
+        down = y < 0
+        y[up & ~np.isfinite(problem.row_upper)] = 0.0
+        y[down & ~np.isfinite(problem.row_lower)] = 0.0
+        up &= y > 0
+        down &= y < 0
+        rows = float(y[up] @ problem.row_upper[up] + y[down] @ problem.row_lower[down])
+        reduced = problem.objective - transposed @ y
+        bound = rows + float(np.maximum(reduced, 0.0).sum())
+        if best is None or bound < best.bound:
+            best = LagrangianBound(bound, reduced)
+    assert best is not None
+    return best
 
 
 def restrict(problem: MipProblem, keep: NDArray[np.bool_]) -> MipProblem:
@@ -233,16 +211,12 @@ def solve_level(
     sub = restrict(problem, alive)
     sub_start = None if start is None else start[alive]
     known = 0.0 if sub_start is None else float(sub.objective @ sub_start)
-    if sub.n_cols == 0:  # every column fixed to 0: selecting nothing is the only choice
-        sol = _solve_columns(backend, sub, np.zeros(0, dtype=bool), None, time_limit)
-        x = np.zeros(alive.shape[0]) if sol.status is MipStatus.OPTIMAL else sol.x
-        return LevelSolution(MipSolution(sol.status, x, sol.objective, sol.bound, 0.0), None, 0)
-    everything = np.ones(sub.n_cols, dtype=bool)
-    if not isinstance(backend, RelaxationBackend):
-        sol = _solve_columns(backend, sub, everything, sub_start, time_limit)
-        return LevelSolution(_widen(sol, alive), None, sub.n_cols)
-    lp = backend.solve_relaxation(sub, time_limit=time_limit)
-    if lp.status is not MipStatus.OPTIMAL:
+    lp = None
+    if sub.n_cols and isinstance(backend, RelaxationBackend):
+        lp = backend.solve_relaxation(sub, time_limit=time_limit)
+    if lp is None or lp.status is not MipStatus.OPTIMAL:
+        # No relaxation to fix columns with (or no column left): solve over all alive ones.
+        everything = np.ones(sub.n_cols, dtype=bool)
         sol = _solve_columns(backend, sub, everything, sub_start, _left(time_limit, began))
         return LevelSolution(_widen(sol, alive), None, sub.n_cols)
     lag = lagrangian_bound(sub, lp.row_dual)
@@ -304,10 +278,6 @@ def _left(time_limit: float | None, began: float) -> float | None:
     return None if time_limit is None else time_limit - (time.perf_counter() - began)
 
 
-def _timed(sol: MipSolution, seconds: float) -> MipSolution:
-    return MipSolution(sol.status, sol.x, sol.objective, sol.bound, seconds)
-
-
 def _solve_columns(
     backend: Backend,
     problem: MipProblem,
@@ -336,7 +306,7 @@ def _solve_columns(
 
 def _widen(sol: MipSolution, keep: NDArray[np.bool_]) -> MipSolution:
     """Map a solution over the kept columns back to all columns."""
-    if sol.x.size == 0:
+    if sol.status not in (MipStatus.OPTIMAL, MipStatus.FEASIBLE):
         return sol
     x = np.zeros(keep.shape[0])
     x[keep] = sol.x
