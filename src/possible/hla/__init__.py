@@ -1,0 +1,1 @@
+"""HLA typing, antigen equivalences, antibodies and sensitisation."""

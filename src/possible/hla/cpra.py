@@ -1,0 +1,219 @@
+"""Sensitisation: the calculated panel-reactive antibodies (cPRA; the UK's cRF).
+
+A patient's cPRA is the share of a reference panel of donors that the patient's unacceptable
+antigens would rule out: 0 for an unsensitised patient, 1 for one no donor in the panel suits.
+Programmes compute it against their own donor population; :meth:`Panel.shipped` builds a panel
+of 10,000 donors from published HLA haplotype and antigen frequencies
+(``data/frequencies.json``, sources named there and in ``docs/hla-data.md``), and
+:meth:`Panel.read` loads a programme's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from possible.domain import BloodGroup
+from possible.errors import FormatError, ValidationError
+from possible.hla.nomenclature import Nomenclature
+from possible.hla.typing import TokenSpace, read_names
+
+__all__ = ["Panel", "cpra"]
+
+PANEL_SIZE = 10_000
+"""Donors in the shipped panel (the size of the UK's cRF reference panel)."""
+PANEL_SEED = 20_221_028
+"""Seed of the shipped panel, so that every installation computes the same cPRA."""
+PANEL_BLOOD_GROUPS = {"O": 0.493, "A": 0.399, "B": 0.0939, "AB": 0.0141}
+"""Blood groups of the shipped panel: UK non-directed donors (Delorme et al. 2022)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """A reference panel of donors: HLA typings and, optionally, blood groups.
+
+    Attributes
+    ----------
+    typings
+        One tuple of tokens per panel donor.
+    blood_groups
+        One blood group per panel donor, or ``None``.
+    source
+        Where the panel comes from, for reports.
+    """
+
+    typings: tuple[tuple[str, ...], ...]
+    blood_groups: tuple[BloodGroup, ...] | None
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.typings)
+
+    @classmethod
+    def shipped(cls) -> Panel:
+        """Return the panel built from the shipped frequencies (same on every machine)."""
+        return _shipped_panel()
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> Panel:
+        """Read a panel file.
+
+        The file is JSON: ``{"source": ..., "donors": [{"hla": [...], "blood_group": "O"},
+        ...]}``; ``blood_group`` is optional, but then needed for every donor.
+
+        Raises
+        ------
+        FormatError
+            If the file is not such a document.
+        ValidationError
+            Naming the panel donor and field, for an unknown HLA name or blood group.
+        """
+        where = str(path)
+        try:
+            doc = json.loads(Path(path).read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise FormatError(f"cannot read panel: {err}", source=where) from None
+        donors = doc.get("donors") if isinstance(doc, dict) else None
+        if not isinstance(donors, list) or not donors:
+            raise FormatError("a panel needs a non-empty list 'donors'", source=where)
+        typings: list[tuple[str, ...]] = []
+        groups: list[BloodGroup] = []
+        for k, raw in enumerate(donors):
+            record = f"donors[{k}]"
+            if not isinstance(raw, dict) or not isinstance(raw.get("hla"), list):
+                raise FormatError(
+                    "expected an object with a list 'hla'", source=where, record=record
+                )
+            try:
+                specs = read_names(raw["hla"], record=record, field="hla")
+                if "blood_group" in raw:
+                    groups.append(BloodGroup.parse(raw["blood_group"]))
+            except ValidationError as err:
+                raise err.with_source(where) from None
+            except ValueError as err:
+                raise ValidationError(
+                    str(err), source=where, record=record, field="blood_group"
+                ) from None
+            typings.append(tuple(s.token for s in specs))
+        if groups and len(groups) != len(typings):
+            raise FormatError("blood_group is given for some panel donors only", source=where)
+        source = str(doc.get("source") or where)
+        return cls(tuple(typings), tuple(groups) if groups else None, source)
+
+
+def cpra(
+    unacceptable: Sequence[Iterable[str]],
+    panel: Panel | None = None,
+    *,
+    blood_groups: Sequence[BloodGroup | None] | None = None,
+    table: Nomenclature | None = None,
+) -> NDArray[np.float64]:
+    """Compute the cPRA of each patient: the share of the panel their antibodies rule out.
+
+    Parameters
+    ----------
+    unacceptable
+        One list of unacceptable tokens (see :mod:`possible.hla.nomenclature`) per patient.
+    panel
+        The reference panel; the shipped one by default.
+    blood_groups
+        If given, one blood group per patient: a panel donor who is ABO-incompatible with the
+        patient is ruled out too (the ABO-inclusive variant of cPRA).
+    table
+        The nomenclature; the shipped one by default.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value in [0, 1] per patient.
+
+    Examples
+    --------
+    >>> float(cpra([[]])[0])
+    0.0
+    """
+    panel = panel or Panel.shipped()
+    wanted = {t for tokens in unacceptable for t in tokens}
+    space = TokenSpace(wanted | {t for typing in panel.typings for t in typing}, table=table)
+    bits = space.bitsets(panel.typings)
+    lists = [list(tokens) for tokens in unacceptable]
+    ruled_out = space.hits(lists, bits, len(panel))
+    if blood_groups is not None:
+        if panel.blood_groups is None:
+            raise ValueError("the ABO-inclusive cPRA needs a panel with blood groups")
+        donors = np.array([_GROUP_CODE[g] for g in panel.blood_groups], dtype=np.int8)
+        for p, group in enumerate(blood_groups):
+            if group is not None:
+                ruled_out[p] |= ~_ABO[donors, _GROUP_CODE[group]]
+    out: NDArray[np.float64] = ruled_out.mean(axis=1) if len(panel) else np.zeros(len(lists))
+    return out
+
+
+_GROUP_CODE = {BloodGroup.O: 0, BloodGroup.A: 1, BloodGroup.B: 2, BloodGroup.AB: 3}
+_ABO = np.array([[a.can_give_to(b) for b in _GROUP_CODE] for a in _GROUP_CODE], dtype=bool)
+
+
+@cache
+def _shipped_panel() -> Panel:
+    text = resources.files("possible.hla").joinpath("data", "frequencies.json").read_text("utf-8")
+    freq = json.loads(text)
+    rng = np.random.default_rng(PANEL_SEED)
+    haplotypes = sample_haplotypes(freq, 2 * PANEL_SIZE, rng)
+    typings = tuple(
+        tuple(dict.fromkeys(haplotypes[2 * i] + haplotypes[2 * i + 1])) for i in range(PANEL_SIZE)
+    )
+    names = list(PANEL_BLOOD_GROUPS)
+    weights = np.array([PANEL_BLOOD_GROUPS[g] for g in names])
+    draws = rng.choice(len(names), size=PANEL_SIZE, p=weights / weights.sum())
+    groups = tuple(BloodGroup(names[k]) for k in draws)
+    return Panel(typings, groups, f"shipped panel: {freq.get('source', '')}")
+
+
+def sample_haplotypes(
+    freq: dict[str, object], n: int, rng: np.random.Generator
+) -> list[tuple[str, ...]]:
+    """Draw `n` haplotypes (tuples of serological antigens) from a frequencies document.
+
+    A listed haplotype is drawn with its frequency; the remaining mass is drawn locus by
+    locus from the per-locus antigen frequencies (as if the loci were independent), and the
+    DR51/52/53 antigen follows the DR antigen.
+    """
+    listed = freq["haplotypes"]
+    loci = freq["loci"]
+    drb345 = freq.get("drb345", {})
+    assert isinstance(listed, list)
+    assert isinstance(loci, dict)
+    assert isinstance(drb345, dict)
+    keys = [k for k in ("A", "C", "B", "DR", "DQ") if k in loci]
+    listed_p = np.array([float(h["frequency"]) for h in listed])
+    total = float(listed_p.sum())
+    pick = rng.random(n)
+    which = rng.choice(len(listed), size=n, p=listed_p / total) if listed else np.zeros(n, int)
+    per_locus = {}
+    for key in keys:
+        names = list(loci[key])
+        weights = np.array([float(loci[key][a]) for a in names])
+        per_locus[key] = [
+            names[k] for k in rng.choice(len(names), size=n, p=weights / weights.sum())
+        ]
+    out: list[tuple[str, ...]] = []
+    for i in range(n):
+        if pick[i] < total:
+            row = listed[int(which[i])]
+            antigens = [str(row[k]) for k in keys if row.get(k)]
+        else:
+            antigens = [per_locus[k][i] for k in keys]
+        dr = next((a for a in antigens if a.startswith("DR")), None)
+        extra = drb345.get(dr) if dr is not None else None
+        if extra:
+            antigens.append(str(extra))
+        out.append(tuple(a for a in antigens if a and a != "other"))
+    return out

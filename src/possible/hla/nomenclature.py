@@ -1,0 +1,238 @@
+"""HLA names as labs write them, and how antigens relate.
+
+A typing or an antibody list names HLA specificities in one of two ways:
+
+* serologically: ``A2``, ``B44``, ``Cw7`` (or ``C7``), ``DR4``, ``DR51``, ``DQ8``, the public
+  epitopes ``Bw4`` and ``Bw6``;
+* molecularly: ``A*02:01``, ``B*44:02:01:01``, ``DRB1*04:01``, with G and P groups
+  (``A*02:01:01G``, ``A*02:01P``), low-resolution codes (``A*02:XX``, ``A*02``), and ambiguity
+  strings whose alternatives are all possible (``A*02:01/02:06``, ``A*02:01/A*02:06``).
+
+Each is read into a *token*: a serological antigen name, or for molecular names the two-field
+allele (``A*02:01``). Tokens form a forest through :meth:`Nomenclature.parent`:
+
+    allele A*24:03 -> associated antigen A2403 -> split A24 -> broad A9
+
+using the shipped table ``data/serology.json`` (see ``docs/hla-data.md`` for its sources). An
+allele group written without its second field (``A*24``, ``A*24:XX``) is read as the antigen
+the group expresses (``A24``). Loci without serology (DQA1, DPB1) keep allele names; their
+group name (``DQA1*05``) is the parent of the group's alleles. Null alleles (suffix ``N``)
+express no antigen and are read as nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+__all__ = ["Nomenclature", "Specificity", "nomenclature"]
+
+MOLECULAR = re.compile(
+    r"^(?:HLA-)?(?P<locus>[A-Z]+[0-9]?)\*(?P<f1>\d{2,3})"
+    r"(?::(?P<f2>\d{2,4}|[A-Z]{2,6}))?(?::\d{2,3})?(?::\d{2,3})?(?P<suffix>[NLSCAQGP])?$"
+)
+"""A molecular name: locus, first field, optional second field (digits or a letter code),
+optional third and fourth fields, optional expression or group suffix."""
+
+PUBLIC_EPITOPES = ("Bw4", "Bw6")
+"""Serological public epitopes, which a patient's antibodies may target."""
+
+
+@dataclass(frozen=True, slots=True)
+class Specificity:
+    """One HLA specificity read from a name.
+
+    Attributes
+    ----------
+    locus
+        Gene: ``"A"``, ``"B"``, ``"C"``, ``"DRB1"``, ``"DRB3"``, ``"DRB4"``, ``"DRB5"``,
+        ``"DQB1"``, ``"DQA1"`` or ``"DPB1"`` (``"B"`` for the public epitopes).
+    token
+        The canonical name: a serological antigen (``"A24"``), a two-field allele
+        (``"A*24:02"``), or an allele group at a locus without serology (``"DQA1*05"``).
+    molecular
+        Whether `token` is an allele or allele group rather than a serological antigen.
+    """
+
+    locus: str
+    token: str
+    molecular: bool
+
+
+class Nomenclature:
+    """The antigen table: which names exist and how they nest.
+
+    Use :func:`nomenclature` for the shipped table. Names are read case-insensitively.
+
+    Parameters
+    ----------
+    table
+        The content of ``serology.json``: ``loci`` (locus -> serological prefix or ``None``),
+        ``antigens`` (locus -> names), ``parents`` (antigen -> broader antigen), ``alleles``
+        (allele group or two-field allele -> antigen), ``bw4`` and ``bw6`` (antigens carrying
+        each public epitope).
+    """
+
+    def __init__(self, table: dict[str, object]) -> None:
+        loci = table["loci"]
+        antigens = table["antigens"]
+        parents = table["parents"]
+        alleles = table["alleles"]
+        assert isinstance(loci, dict)
+        assert isinstance(antigens, dict)
+        assert isinstance(parents, dict)
+        assert isinstance(alleles, dict)
+        self.source = str(table.get("source", ""))
+        self.version = str(table.get("version", ""))
+        self.loci: dict[str, str | None] = {str(k): v for k, v in loci.items()}
+        self._locus_of: dict[str, str] = {}
+        self._by_lower: dict[str, str] = {}
+        for locus, names in antigens.items():
+            for name in names:
+                self._locus_of[name] = locus
+                self._by_lower[name.lower()] = name
+        for name in PUBLIC_EPITOPES:
+            self._locus_of[name] = "B"
+            self._by_lower[name.lower()] = name
+        # "C7" for "Cw7": labs write both; the WHO name keeps the w.
+        for name in antigens.get("C", []):
+            if name.startswith("Cw"):
+                self._by_lower.setdefault("c" + name[2:].lower(), name)
+        self._parents: dict[str, str] = {str(k): str(v) for k, v in parents.items()}
+        self._alleles: dict[str, str] = {str(k): str(v) for k, v in alleles.items()}
+        self._epitopes: dict[str, str] = {}
+        for epitope in PUBLIC_EPITOPES:
+            for name in table.get(epitope.lower(), []) or []:  # type: ignore[attr-defined]
+                self._epitopes[str(name)] = epitope
+
+    # -- reading names -------------------------------------------------------------------
+
+    def parse(self, text: str) -> tuple[Specificity, ...]:
+        """Read one name into the specificities it may stand for.
+
+        An ambiguity string gives one specificity per alternative; a null allele gives none.
+
+        Raises
+        ------
+        ValueError
+            If `text` is no known antigen or no well-formed allele name of a supported locus.
+
+        Examples
+        --------
+        >>> n = nomenclature()
+        >>> [s.token for s in n.parse("A*02:01/02:06")]
+        ['A*02:01', 'A*02:06']
+        >>> n.parse("cw7")[0].token
+        'Cw7'
+        """
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"empty HLA name {text!r}")
+        name = text.strip()
+        if "*" not in name:
+            token = self._by_lower.get(name.lower())
+            if token is None:
+                raise ValueError(f"unknown HLA antigen {name!r}")
+            return (Specificity(self._locus_of[token], token, molecular=False),)
+        first, *rest = name.split("/")
+        prefix = first.split("*", 1)[0]
+        out = [self._molecular(first, name)]
+        for alternative in rest:
+            full = alternative if "*" in alternative else f"{prefix}*{alternative}"
+            out.append(self._molecular(full, name))
+        return tuple(dict.fromkeys(s for group in out for s in group))
+
+    def _molecular(self, text: str, whole: str) -> tuple[Specificity, ...]:
+        m = MOLECULAR.match(text.strip().upper())
+        if m is None:
+            raise ValueError(f"malformed HLA allele name {whole!r}")
+        locus = m["locus"]
+        if locus not in self.loci:
+            raise ValueError(f"HLA locus {locus!r} in {whole!r} is not one used in kidney matching")
+        if m["suffix"] == "N":
+            return ()  # a null allele expresses no antigen
+        group = f"{locus}*{m['f1']}"
+        second = m["f2"]
+        if second is None or not second.isdigit():
+            # Allele group only (A*02, A*02:XX, or a multiple-allele code we cannot expand
+            # offline): the antigen the group expresses, where serology exists.
+            antigen = self._alleles.get(group)
+            if antigen is not None:
+                return (Specificity(self._locus_of[antigen], antigen, molecular=False),)
+            if self.loci[locus] is not None:
+                raise ValueError(f"allele group {group!r} in {whole!r} has no known antigen")
+            return (Specificity(locus, group, molecular=True),)
+        return (Specificity(locus, f"{group}:{second}", molecular=True),)
+
+    # -- relations -----------------------------------------------------------------------
+
+    def locus(self, token: str) -> str:
+        """Return the locus of a token."""
+        if "*" in token:
+            return token.split("*", 1)[0]
+        return self._locus_of[token]
+
+    def antigen(self, token: str) -> str | None:
+        """Return the serological antigen a token expresses (itself for an antigen), if any."""
+        if "*" not in token:
+            return token
+        if token in self._alleles:
+            return self._alleles[token]
+        return self._alleles.get(token.split(":", 1)[0])
+
+    def parent(self, token: str) -> str | None:
+        """Return the next broader token: allele -> antigen (or allele group), split -> broad."""
+        if "*" not in token:
+            return self._parents.get(token)
+        antigen = self.antigen(token)
+        if antigen is not None:
+            return antigen
+        if ":" in token:
+            return token.split(":", 1)[0]
+        return None
+
+    def ancestors(self, token: str) -> tuple[str, ...]:
+        """`token` and every broader token, narrowest first, then any public epitope."""
+        chain = [token]
+        seen = {token}
+        parent = self.parent(token)
+        while parent is not None and parent not in seen:
+            chain.append(parent)
+            seen.add(parent)
+            parent = self.parent(parent)
+        for t in chain:
+            epitope = self._epitopes.get(t)
+            if epitope is not None and epitope not in seen:
+                chain.append(epitope)
+                seen.add(epitope)
+        return tuple(chain)
+
+    def allele_names(self) -> tuple[str, ...]:
+        """Return the allele groups and alleles the table maps to antigens, in table order."""
+        return tuple(self._alleles)
+
+    def antigens(self, locus: str) -> tuple[str, ...]:
+        """Serological antigens of a locus, in table order."""
+        return tuple(t for t, loc in self._locus_of.items() if loc == locus)
+
+    def related(self, a: str, b: str) -> bool:
+        """Whether one token is the other or broader than it (the two cannot be told apart).
+
+        Public epitopes are left out: sharing Bw4 does not make two antigens the same.
+        """
+        chain_a = self._chain(a)
+        chain_b = self._chain(b)
+        return a in chain_b or b in chain_a
+
+    def _chain(self, token: str) -> tuple[str, ...]:
+        return tuple(t for t in self.ancestors(token) if t not in PUBLIC_EPITOPES)
+
+
+@cache
+def nomenclature() -> Nomenclature:
+    """Return the shipped antigen table (``possible/hla/data/serology.json``), read once."""
+    text = resources.files("possible.hla").joinpath("data", "serology.json").read_text("utf-8")
+    table = json.loads(text)
+    return Nomenclature(table)

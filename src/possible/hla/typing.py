@@ -1,0 +1,156 @@
+"""Reading people's typings and antibody lists, and testing them against each other in bulk.
+
+A *typing* is what a person carries; an *antibody list* is what a patient must not receive
+(unacceptable antigens). :class:`TokenSpace` turns typings into bit sets over a common list of
+tokens so that a whole pool (thousands of donors against thousands of patients) is
+crossmatched with a few array operations, never a loop over every donor-patient pair.
+
+A donor *may carry* a token when one of its typed tokens is that token, is narrower than it
+(a donor typed ``A*24:02`` carries ``A24`` and ``A9``), or is broader than it: a donor typed
+only as ``A9`` may carry ``A24``, and a donor typed ``A2`` may carry ``A*02:01``. The last rule
+is conservative on purpose: a virtual crossmatch must not call compatible what a better typing
+might show to be incompatible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from possible.errors import ValidationError
+from possible.hla.nomenclature import PUBLIC_EPITOPES, Nomenclature, Specificity, nomenclature
+
+__all__ = ["TokenSpace", "read_names"]
+
+
+def read_names(
+    names: Iterable[str],
+    *,
+    record: str,
+    field: str,
+    table: Nomenclature | None = None,
+) -> tuple[Specificity, ...]:
+    """Read a list of HLA names (a typing or an antibody list) of one record.
+
+    Raises
+    ------
+    ValidationError
+        Naming `record`, `field` and the bad entry, for an unknown antigen or a malformed
+        allele name.
+
+    Examples
+    --------
+    >>> [s.token for s in read_names(["A2", "B*44:02"], record="p1", field="hla")]
+    ['A2', 'B*44:02']
+    """
+    table = table or nomenclature()
+    out: list[Specificity] = []
+    for k, name in enumerate(names):
+        try:
+            out.extend(table.parse(name))
+        except ValueError as err:
+            raise ValidationError(str(err), record=record, field=f"{field}[{k}]") from None
+    return tuple(dict.fromkeys(out))
+
+
+class TokenSpace:
+    """Every token that matters for one set of typings and antibody lists, with bit sets.
+
+    Parameters
+    ----------
+    tokens
+        Tokens that occur in the data (typed or unacceptable); every serological antigen of
+        the table is included as well.
+    table
+        The nomenclature; the shipped one by default.
+    """
+
+    def __init__(self, tokens: Iterable[str], *, table: Nomenclature | None = None) -> None:
+        self.table = table or nomenclature()
+        names: dict[str, None] = {}
+        for locus in self.table.loci:
+            names.update(dict.fromkeys(self.table.antigens(locus)))
+        names.update(dict.fromkeys(PUBLIC_EPITOPES))
+        for token in tokens:
+            names.update(dict.fromkeys(self.table.ancestors(token)))
+        self.tokens: tuple[str, ...] = tuple(names)
+        self.index: dict[str, int] = {t: i for i, t in enumerate(self.tokens)}
+        up: list[tuple[int, ...]] = []
+        down: list[list[int]] = [[] for _ in self.tokens]
+        for i, token in enumerate(self.tokens):
+            chain = tuple(self.index[t] for t in self.table.ancestors(token))
+            up.append(chain)
+            for j in chain[1:]:
+                if self.tokens[j] not in PUBLIC_EPITOPES:
+                    down[j].append(i)
+        self._up = up
+        self._down = [tuple(d) for d in down]
+        self._carried: dict[int, tuple[int, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def carried(self, token: str) -> tuple[int, ...]:
+        """Return the indices of the tokens someone typed `token` may carry (see module notes)."""
+        i = self.index[token]
+        out = self._carried.get(i)
+        if out is None:
+            out = tuple(sorted(set(self._up[i]) | set(self._down[i])))
+            self._carried[i] = out
+        return out
+
+    def carried_by(self, typing: Iterable[str]) -> set[int]:
+        """Return the indices of every token a person with this typing may carry."""
+        out: set[int] = set()
+        for token in typing:
+            out.update(self.carried(token))
+        return out
+
+    def bitsets(self, typings: Sequence[Iterable[str]]) -> NDArray[np.uint8]:
+        """For each token, the packed bit set of the people (rows of `typings`) who may carry it.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``uint8`` array of shape ``(len(self), ceil(len(typings) / 8))``.
+        """
+        n = len(typings)
+        rows: list[int] = []
+        cols: list[int] = []
+        for person, typing in enumerate(typings):
+            carried = self.carried_by(typing)
+            rows.extend(carried)
+            cols.extend([person] * len(carried))
+        dense = np.zeros((len(self.tokens), n), dtype=bool)
+        dense[np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)] = True
+        return np.packbits(dense, axis=1)
+
+    def hits(
+        self, unacceptable: Sequence[Iterable[str]], bits: NDArray[np.uint8], n: int
+    ) -> NDArray[np.bool_]:
+        """For each antibody list, which of the `n` people behind `bits` carry any of it.
+
+        Parameters
+        ----------
+        unacceptable
+            One list of unacceptable tokens per patient.
+        bits
+            Bit sets from :meth:`bitsets` over `n` people.
+        n
+            How many people `bits` covers.
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean array ``(len(unacceptable), n)``: True where the person carries at least
+            one unacceptable token.
+        """
+        packed = np.zeros((len(unacceptable), bits.shape[1]), dtype=np.uint8)
+        for p, tokens in enumerate(unacceptable):
+            idx = [self.index[t] for t in tokens]
+            if idx:
+                np.bitwise_or.reduce(bits[idx], axis=0, out=packed[p])
+        out: NDArray[np.bool_] = np.unpackbits(packed, axis=1, count=n).astype(bool)
+        return out

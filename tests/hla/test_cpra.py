@@ -1,0 +1,65 @@
+"""cPRA against hand-made panels, the shipped panel, and panel files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from possible.domain import BloodGroup
+from possible.errors import FormatError, ValidationError
+from possible.hla.cpra import PANEL_SIZE, Panel, cpra
+
+PANEL = Panel(
+    (("A1", "A2"), ("A2", "A3"), ("A3", "A11"), ("A1", "A24")),
+    (BloodGroup.O, BloodGroup.A, BloodGroup.B, BloodGroup.O),
+    "hand-made",
+)
+
+
+def test_cpra_is_the_share_of_the_panel_ruled_out() -> None:
+    values = cpra([(), ("A2",), ("A9",), ("A1", "A3"), ("A23",)], PANEL)
+    assert values.tolist() == [0.0, 0.5, 0.25, 1.0, 0.0]
+
+
+def test_abo_inclusive_cpra_also_rules_out_incompatible_panel_donors() -> None:
+    # An O patient cannot take the A and B panel donors: half the panel before any antibody.
+    values = cpra([(), ("A24",)], PANEL, blood_groups=[BloodGroup.O, BloodGroup.AB])
+    assert values.tolist() == [0.5, 0.25]
+
+
+def test_shipped_panel_is_the_same_on_every_call_and_plausible() -> None:
+    first, second = Panel.shipped(), Panel.shipped()
+    assert first.typings == second.typings
+    assert len(first) == PANEL_SIZE
+    assert first.blood_groups is not None
+    # About half of Europeans carry A2 (gene frequency near 0.28): a broad sanity check.
+    a2 = float(cpra([("A2",)])[0])
+    assert 0.35 < a2 < 0.65
+    assert float(cpra([("A1", "A2", "A3", "A11", "A9", "A10", "A19", "A28")])[0]) > 0.97
+
+
+def test_panel_file_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "panel.json"
+    donors = [
+        {"hla": ["A1", "A2"], "blood_group": "O"},
+        {"hla": ["A*03:01", "A11"], "blood_group": "A"},
+    ]
+    path.write_text(json.dumps({"source": "test panel", "donors": donors}))
+    panel = Panel.read(path)
+    assert panel.typings == (("A1", "A2"), ("A*03:01", "A11"))
+    assert panel.source == "test panel"
+    assert cpra([("A3",)], panel).tolist() == [0.5]
+
+
+def test_bad_panel_files_name_the_donor_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "panel.json"
+    path.write_text(json.dumps({"donors": [{"hla": ["A1"]}, {"hla": ["A1", "Q3"]}]}))
+    with pytest.raises(ValidationError) as info:
+        Panel.read(path)
+    assert info.value.record == "donors[1]"
+    assert info.value.field == "hla[1]"
+    path.write_text("{}")
+    with pytest.raises(FormatError, match="non-empty list 'donors'"):
+        Panel.read(path)

@@ -1,0 +1,79 @@
+"""Typings against antibody lists in bulk: bit sets against a set-based oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from possible.errors import ValidationError
+from possible.hla.nomenclature import nomenclature
+from possible.hla.typing import TokenSpace, read_names
+
+N = nomenclature()
+
+
+def test_read_names_names_the_record_and_the_entry() -> None:
+    with pytest.raises(ValidationError) as info:
+        read_names(["A2", "B*44:02", "Q17"], record="p7", field="unacceptable")
+    assert info.value.record == "p7"
+    assert info.value.field == "unacceptable[2]"
+    assert "Q17" in str(info.value)
+
+
+def test_a_donor_may_carry_its_broad_and_the_splits_of_a_broad_typing() -> None:
+    space = TokenSpace(["A9", "A24", "A23", "A*24:02", "A2", "A*02:01"])
+    carried = {space.tokens[i] for i in space.carried("A*24:02")}
+    assert {"A*24:02", "A24", "A9", "Bw4"} <= carried
+    assert "A23" not in carried
+    # Typed at broad level only: either split may be there (conservative).
+    carried = {space.tokens[i] for i in space.carried("A9")}
+    assert {"A9", "A23", "A24", "A*24:02"} <= carried
+    # Typed serologically: any allele of the antigen may be there.
+    assert space.index["A*02:01"] in space.carried("A2")
+
+
+def test_hits_by_hand() -> None:
+    donors = [("A1", "A24", "B8", "B57"), ("A2", "A23", "B7"), ("A*24:02", "B*07:02")]
+    patients = [("A9",), ("A24",), ("Bw4",), ("DR4",), ()]
+    space = TokenSpace({t for x in donors + patients for t in x})
+    hits = space.hits(patients, space.bitsets(donors), len(donors))
+    expected = [
+        [True, True, True],  # A9: A24, A23 and A*24:02 are all A9
+        [True, False, True],  # A24: not A23
+        [True, True, True],  # Bw4: B57; A23; A24
+        [False, False, False],
+        [False, False, False],
+    ]
+    assert hits.tolist() == expected
+
+
+def oracle(typing: tuple[str, ...], unacceptable: tuple[str, ...]) -> bool:
+    """Conflict iff some antibody is a typed token, broader than one, or narrower than one."""
+    for u in unacceptable:
+        for t in typing:
+            if u in N.ancestors(t) or (t in N.ancestors(u) and t not in ("Bw4", "Bw6")):
+                return True
+    return False
+
+
+NAMES = [
+    "A1", "A2", "A9", "A23", "A24", "A2403", "A*24:02", "A*24:03", "A*02:01", "A203",
+    "B7", "B8", "B15", "B62", "B63", "B*15:01", "B57", "B58", "B17", "Bw4", "Bw6",
+    "DR4", "DR3", "DR17", "DR18", "DRB1*03:01", "DQ7", "DQ3", "DQB1*03:02", "DQA1*05:01",
+    "DQA1*05", "DPB1*04:01", "Cw3", "Cw9", "Cw10",
+]  # fmt: skip
+typings = st.lists(st.tuples(*[st.sampled_from(NAMES)] * 3), min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(donors=typings, patients=typings)
+def test_hits_agree_with_the_set_oracle(
+    donors: list[tuple[str, ...]], patients: list[tuple[str, ...]]
+) -> None:
+    donors = [tuple(x for x in d if x not in ("Bw4", "Bw6")) for d in donors]
+    space = TokenSpace({t for x in donors + patients for t in x})
+    hits = space.hits(patients, space.bitsets(donors), len(donors))
+    expected = np.array([[oracle(d, p) for d in donors] for p in patients])
+    assert (hits == expected).all()
