@@ -7,10 +7,11 @@ everything else as small frozen dataclasses.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 
 import numpy as np
@@ -18,7 +19,7 @@ from numpy.typing import NDArray
 
 from possible.errors import ValidationError
 
-__all__ = ["Arcs", "BloodGroup", "Donor", "Patient", "Pool"]
+__all__ = ["Arcs", "BloodGroup", "Donor", "DonorStatus", "Patient", "PatientStatus", "Pool"]
 
 
 class BloodGroup(Enum):
@@ -48,23 +49,86 @@ class BloodGroup(Enum):
         return self is BloodGroup.O or self is other or other is BloodGroup.AB
 
 
+SUBGROUPS = {"A1": BloodGroup.A, "A2": BloodGroup.A, "A1B": BloodGroup.AB, "A2B": BloodGroup.AB}
+"""The A subgroups a typing may record, and the blood group each belongs to."""
+
+
+class PatientStatus(Enum):
+    """Where a patient stands; only ``active`` patients are in a matching run's pool."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    MATCHED = "matched"
+    TRANSPLANTED = "transplanted"
+    WITHDRAWN = "withdrawn"
+
+
+class DonorStatus(Enum):
+    """Where a donor stands; only ``active`` donors with consent on record may be selected."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    WITHDRAWN = "withdrawn"
+    DONATED = "donated"
+
+
 @dataclass(frozen=True, slots=True)
 class Patient:
     """A person who needs a kidney.
 
+    Only `id` is required: pools read from peer formats carry arcs and little else. A pool
+    whose arcs are to be derived from clinical data (:mod:`possible.compatibility`) records the
+    rest. HLA names are kept as written; :mod:`possible.hla` reads and checks them.
+
     Parameters
     ----------
     id
-        Opaque, unique identifier.
+        Opaque, unique identifier (never a name or other personal detail).
     blood_group
         ABO blood group, if known.
     cpra
-        Calculated panel-reactive antibodies as a fraction in [0, 1], if known.
+        Calculated panel-reactive antibodies (the UK's cRF) as a fraction in [0, 1], if known.
+    centre
+        The transplant centre caring for the patient.
+    subgroup
+        A subgroup (``"A1"``, ``"A2"``, ``"A1B"``, ``"A2B"``), if typed.
+    hla
+        HLA typing, one name per antigen or allele (``"A2"``, ``"B*44:02"``, ...).
+    unacceptable
+        Unacceptable antigens from antibody screening, in the same naming.
+    age
+        Age in years.
+    listed
+        Date the patient joined the programme (waiting time counts from it).
+    dialysis_start
+        Date the patient started dialysis, if on dialysis.
+    status
+        Where the patient stands; only active patients receive arcs.
+    previous_transplants
+        How many kidney transplants the patient has had.
+    anti_a_titre
+        Reciprocal anti-A antibody titre (e.g. 8 for 1:8), used by the A2-donor policy switch.
+    declined_donors
+        Ids of donors the patient's centre has declined for this patient.
+    max_donor_age
+        Oldest donor the patient's centre will accept, in years.
     """
 
     id: str
     blood_group: BloodGroup | None = None
     cpra: float | None = None
+    centre: str | None = None
+    subgroup: str | None = None
+    hla: tuple[str, ...] = ()
+    unacceptable: tuple[str, ...] = ()
+    age: float | None = None
+    listed: dt.date | None = None
+    dialysis_start: dt.date | None = None
+    status: PatientStatus = PatientStatus.ACTIVE
+    previous_transplants: int = 0
+    anti_a_titre: int | None = None
+    declined_donors: tuple[str, ...] = ()
+    max_donor_age: float | None = None
 
     def __post_init__(self) -> None:
         _check_id(self.id, "patient")
@@ -72,6 +136,37 @@ class Patient:
             raise ValidationError(
                 f"cPRA {self.cpra!r} is outside [0, 1]", record=self.id, field="cpra"
             )
+        _check_person(self)
+        if not isinstance(self.status, PatientStatus):
+            raise ValidationError(f"unknown status {self.status!r}", record=self.id, field="status")
+        if isinstance(self.previous_transplants, bool) or not (
+            isinstance(self.previous_transplants, int) and self.previous_transplants >= 0
+        ):
+            raise ValidationError(
+                f"previous transplants {self.previous_transplants!r} is not a count",
+                record=self.id,
+                field="previous_transplants",
+            )
+        titre = self.anti_a_titre
+        if titre is not None and (
+            isinstance(titre, bool) or not isinstance(titre, int) or titre < 1
+        ):
+            raise ValidationError(
+                f"anti-A titre {titre!r} is not a reciprocal titre (1, 2, 4, 8, ...)",
+                record=self.id,
+                field="anti_a_titre",
+            )
+        if self.max_donor_age is not None and not (0 < self.max_donor_age < _MAX_AGE):
+            raise ValidationError(
+                f"donor age limit {self.max_donor_age!r} is not plausible",
+                record=self.id,
+                field="max_donor_age",
+            )
+
+    @property
+    def clinical(self) -> bool:
+        """Whether any field beyond id, blood group and cPRA is set."""
+        return _clinical(self, 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,29 +176,78 @@ class Donor:
     Parameters
     ----------
     id
-        Opaque, unique identifier.
+        Opaque, unique identifier (never a name or other personal detail).
     patient
         Id of the patient this donor is registered for; ``None`` for a non-directed donor.
     blood_group
         ABO blood group, if known.
     age
         Age in years, if known (the UK score's age-difference bonus uses it).
+    centre
+        The transplant centre caring for the donor.
+    subgroup
+        A subgroup (``"A1"``, ``"A2"``, ``"A1B"``, ``"A2B"``), if typed.
+    hla
+        HLA typing, one name per antigen or allele.
+    status
+        Where the donor stands; only active donors give arcs.
+    consent
+        Date the donor's consent to the exchange programme was recorded. A donor with no
+        consent on record gives no arcs; withdrawing consent sets `status` to withdrawn.
     """
 
     id: str
     patient: str | None = None
     blood_group: BloodGroup | None = None
     age: float | None = None
+    centre: str | None = None
+    subgroup: str | None = None
+    hla: tuple[str, ...] = ()
+    status: DonorStatus = DonorStatus.ACTIVE
+    consent: dt.date | None = None
 
     def __post_init__(self) -> None:
         _check_id(self.id, "donor")
-        if self.age is not None and not (math.isfinite(self.age) and 0 <= self.age < 130):
-            raise ValidationError(f"age {self.age!r} is not plausible", record=self.id, field="age")
+        _check_person(self)
+        if not isinstance(self.status, DonorStatus):
+            raise ValidationError(f"unknown status {self.status!r}", record=self.id, field="status")
 
     @property
     def non_directed(self) -> bool:
         """Whether this donor is non-directed (altruistic)."""
         return self.patient is None
+
+    @property
+    def clinical(self) -> bool:
+        """Whether any field beyond id, patient, blood group and age is set."""
+        return _clinical(self, 4)
+
+
+_MAX_AGE = 130
+
+
+def _check_person(person: Patient | Donor) -> None:
+    if person.age is not None and not (math.isfinite(person.age) and 0 <= person.age < _MAX_AGE):
+        raise ValidationError(f"age {person.age!r} is not plausible", record=person.id, field="age")
+    if person.subgroup is not None:
+        group = SUBGROUPS.get(person.subgroup)
+        if group is None:
+            raise ValidationError(
+                f"unknown subgroup {person.subgroup!r} (expected A1, A2, A1B or A2B)",
+                record=person.id,
+                field="subgroup",
+            )
+        if person.blood_group is not None and group is not person.blood_group:
+            raise ValidationError(
+                f"subgroup {person.subgroup} is impossible for blood group "
+                f"{person.blood_group.value}",
+                record=person.id,
+                field="subgroup",
+            )
+
+
+def _clinical(record: Patient | Donor, basic: int) -> bool:
+    return any(getattr(record, f.name) != f.default for f in fields(record)[basic:])
 
 
 def _check_id(value: object, kind: str) -> None:
@@ -128,11 +272,15 @@ class Arcs:
         Index into :attr:`Pool.patients` of the receiving patient of each arc.
     score
         Non-negative score of each arc.
+    parts
+        How each score is made up, when a scoring policy gave it: component name -> points
+        per arc (they sum to `score`).
     """
 
     donor: NDArray[np.int32]
     patient: NDArray[np.int32]
     score: NDArray[np.float64]
+    parts: dict[str, NDArray[np.float64]] = field(default_factory=dict, compare=False)
 
     def __len__(self) -> int:
         return int(self.donor.shape[0])
@@ -153,6 +301,11 @@ class Pool:
         Donors, sorted by id.
     arcs
         The compatible donor -> patient arcs.
+    clinical_arcs
+        Whether the pool came without arcs, to be derived from its clinical data by
+        :func:`possible.compatibility.build_arcs`.
+    as_of
+        The date of the matching run the pool is for, if recorded.
     """
 
     patients: tuple[Patient, ...]
@@ -160,6 +313,8 @@ class Pool:
     arcs: Arcs
     _patient_index: dict[str, int] = field(repr=False, compare=False)
     _donor_index: dict[str, int] = field(repr=False, compare=False)
+    clinical_arcs: bool = False
+    as_of: dt.date | None = None
 
     @classmethod
     def build(
@@ -169,6 +324,8 @@ class Pool:
         arcs: Iterable[tuple[str, str, float]] | None = None,
         *,
         arc_arrays: tuple[Sequence[str], Sequence[str], Sequence[float]] | None = None,
+        clinical_arcs: bool = False,
+        as_of: dt.date | None = None,
     ) -> Pool:
         """Validate records and build a pool.
 
@@ -180,6 +337,10 @@ class Pool:
             ``(donor_id, patient_id, score)`` triples.
         arc_arrays
             Alternatively, three parallel sequences of donor ids, patient ids and scores.
+        clinical_arcs
+            Mark a pool given without arcs, whose arcs come from its clinical data.
+        as_of
+            The date of the matching run the pool is for.
 
         Raises
         ------
@@ -207,6 +368,12 @@ class Pool:
                 raise ValidationError(
                     f"paired with unknown patient {d.patient!r}", record=d.id, field="patient"
                 )
+        for p in patient_list:
+            for did in p.declined_donors:
+                if did not in donor_index:
+                    raise ValidationError(
+                        f"declines unknown donor {did!r}", record=p.id, field="declined_donors"
+                    )
         if arc_arrays is None:
             triples = list(arcs or ())
             donor_ids = [t[0] for t in triples]
@@ -236,35 +403,71 @@ class Pool:
             score = np.asarray(scores, dtype=np.float64).reshape(n)
         except (TypeError, ValueError):
             raise ValidationError("an arc score is not a number", field="score") from None
-        bad = np.flatnonzero(~np.isfinite(score) | (score < 0))
-        if bad.size:
-            k = int(bad[0])
-            raise ValidationError(
-                f"arc to {patient_ids[k]!r} has score {score[k]!r}; scores must be finite and >= 0",
-                record=donor_ids[k],
-                field="score",
-            )
-        own = np.array([donor_list[i].patient for i in range(len(donor_list))], dtype=object)
-        own_idx = np.array([patient_index[o] if o is not None else -1 for o in own], dtype=np.int64)
-        self_arcs = np.flatnonzero(own_idx[d_idx] == p_idx) if n else np.empty(0, np.int64)
-        if self_arcs.size:
-            k = int(self_arcs[0])
-            raise ValidationError(
-                f"arc to their own patient {patient_ids[k]!r}", record=donor_ids[k], field="matches"
-            )
-        order = np.lexsort((p_idx, d_idx))
-        d_idx, p_idx, score = d_idx[order], p_idx[order], score[order]
-        if n > 1:
-            dup = np.flatnonzero((d_idx[1:] == d_idx[:-1]) & (p_idx[1:] == p_idx[:-1]))
-            if dup.size:
-                k = int(dup[0]) + 1
-                raise ValidationError(
-                    f"duplicate arc to patient {patient_list[p_idx[k]].id!r}",
-                    record=donor_list[d_idx[k]].id,
-                    field="matches",
-                )
-        arcs_obj = Arcs(_frozen(d_idx), _frozen(p_idx), _frozen(score))  # type: ignore[arg-type]
-        return cls(tuple(patient_list), tuple(donor_list), arcs_obj, patient_index, donor_index)
+        arcs_obj = _checked_arcs(d_idx, p_idx, score, donor_list, patient_list, patient_index)
+        return cls(
+            tuple(patient_list),
+            tuple(donor_list),
+            arcs_obj,
+            patient_index,
+            donor_index,
+            clinical_arcs,
+            as_of,
+        )
+
+    def with_arcs(
+        self,
+        donor: NDArray[np.int32],
+        patient: NDArray[np.int32],
+        score: NDArray[np.float64],
+        *,
+        parts: dict[str, NDArray[np.float64]] | None = None,
+        patients: Sequence[Patient] | None = None,
+    ) -> Pool:
+        """Return this pool with other arcs (as index arrays), and optionally updated patients.
+
+        The fast path for arcs computed in bulk (:mod:`possible.compatibility`): the same
+        rules as :meth:`build`, checked on whole arrays.
+
+        Parameters
+        ----------
+        donor, patient, score
+            Parallel arrays: donor index, patient index, score.
+        parts
+            Score breakdown per arc (component -> points).
+        patients
+            Replacement patient records, with the same ids in the same order.
+
+        Raises
+        ------
+        ValidationError
+            As :meth:`build`, for an index out of range, an arc to the donor's own patient, a
+            duplicated arc or a negative score.
+        """
+        new_patients = self.patients if patients is None else tuple(patients)
+        if [p.id for p in new_patients] != [p.id for p in self.patients]:
+            raise ValidationError("replacement patients must keep the pool's ids and order")
+        d = np.asarray(donor, dtype=np.int32)
+        p = np.asarray(patient, dtype=np.int32)
+        s = np.asarray(score, dtype=np.float64)
+        if not (d.shape == p.shape == s.shape and d.ndim == 1):
+            raise ValidationError("arc arrays differ in length")
+        if d.size and (
+            d.min() < 0
+            or d.max() >= len(self.donors)
+            or p.min() < 0
+            or p.max() >= len(new_patients)
+        ):
+            raise ValidationError("arc index out of range")
+        arcs = _checked_arcs(d, p, s, self.donors, new_patients, self._patient_index, parts)
+        return Pool(
+            new_patients,
+            self.donors,
+            arcs,
+            self._patient_index,
+            self._donor_index,
+            False,
+            self.as_of,
+        )
 
     def patient_index(self, patient_id: str) -> int:
         """Position of a patient in :attr:`patients`."""
@@ -278,14 +481,76 @@ class Pool:
         """SHA-256 of the pool's content, stable across runs and platforms."""
         h = hashlib.sha256()
         for p in self.patients:
-            h.update(f"P|{p.id}|{p.blood_group and p.blood_group.value}|{p.cpra!r}\n".encode())
+            h.update(f"P|{p.id}|{p.blood_group and p.blood_group.value}|{p.cpra!r}".encode())
+            h.update(_clinical_digest(p, 3))
         for d in self.donors:
             bg = d.blood_group and d.blood_group.value
-            h.update(f"D|{d.id}|{d.patient}|{bg}|{d.age!r}\n".encode())
+            h.update(f"D|{d.id}|{d.patient}|{bg}|{d.age!r}".encode())
+            h.update(_clinical_digest(d, 4))
         h.update(self.arcs.donor.astype("<i4").tobytes())
         h.update(self.arcs.patient.astype("<i4").tobytes())
         h.update(self.arcs.score.astype("<f8").tobytes())
         return h.hexdigest()
+
+
+def _checked_arcs(
+    d: NDArray[np.int32],
+    p: NDArray[np.int32],
+    s: NDArray[np.float64],
+    donors: Sequence[Donor],
+    patients: Sequence[Patient],
+    patient_index: dict[str, int],
+    parts: dict[str, NDArray[np.float64]] | None = None,
+) -> Arcs:
+    """Check arcs given by index (scores, own patients, duplicates) and sort them."""
+    bad = np.flatnonzero(~np.isfinite(s) | (s < 0))
+    if bad.size:
+        k = int(bad[0])
+        raise ValidationError(
+            f"arc to {patients[p[k]].id!r} has score {s[k]!r}; scores must be finite and >= 0",
+            record=donors[d[k]].id,
+            field="score",
+        )
+    own = np.array(
+        [patient_index[x.patient] if x.patient is not None else -1 for x in donors],
+        dtype=np.int64,
+    )
+    selfish = np.flatnonzero(own[d] == p) if d.size else np.zeros(0, np.int64)
+    if selfish.size:
+        k = int(selfish[0])
+        raise ValidationError(
+            f"arc to their own patient {patients[p[k]].id!r}",
+            record=donors[d[k]].id,
+            field="matches",
+        )
+    order = np.lexsort((p, d))
+    d, p, s = d[order], p[order], s[order]
+    if d.size > 1:
+        dup = np.flatnonzero((d[1:] == d[:-1]) & (p[1:] == p[:-1]))
+        if dup.size:
+            k = int(dup[0]) + 1
+            raise ValidationError(
+                f"duplicate arc to patient {patients[p[k]].id!r}",
+                record=donors[d[k]].id,
+                field="matches",
+            )
+    kept = {k: _frozen(np.asarray(v, dtype=np.float64)[order]) for k, v in (parts or {}).items()}
+    return Arcs(_frozen(d), _frozen(p), _frozen(s), kept)  # type: ignore[arg-type]
+
+
+def _clinical_digest(record: Patient | Donor, basic: int) -> bytes:
+    """Encode the clinical fields for a digest; empty for a record without any, as before."""
+    if not record.clinical:
+        return b"\n"
+    parts = []
+    for f in fields(record)[basic:]:
+        value = getattr(record, f.name)
+        if isinstance(value, Enum):
+            value = value.value
+        elif isinstance(value, dt.date):
+            value = value.isoformat()
+        parts.append(f"{f.name}={value!r}")
+    return ("|" + "|".join(parts) + "\n").encode()
 
 
 def _index(records: Sequence[Patient | Donor], kind: str) -> dict[str, int]:

@@ -6,6 +6,7 @@ All of them derive from :class:`PossibleError`, so a caller can catch one type::
     ├── InputError              bad data in a pool or a file
     │   ├── FormatError         a file that is no known format, or malformed for its format
     │   └── ValidationError     a record that breaks a rule (unknown id, duplicate, negative score)
+    │       └── ValidationErrors    several such records, reported together
     ├── PolicyError             an impossible policy (negative caps, unknown objective)
     └── SolverError             the solver backend failed or is not installed
 
@@ -21,6 +22,7 @@ __all__ = [
     "PossibleError",
     "SolverError",
     "ValidationError",
+    "ValidationErrors",
 ]
 
 
@@ -79,6 +81,36 @@ class FormatError(InputError):
 
 class ValidationError(InputError):
     """A record that breaks a rule of the domain."""
+
+
+class ValidationErrors(ValidationError):  # noqa: N818 - the plural of ValidationError
+    """Several records that break rules, found in one pass and reported together.
+
+    Raised when a whole file or pool is checked, so that every problem can be fixed at once
+    (and nothing is imported until all are).
+
+    Parameters
+    ----------
+    errors
+        The individual problems, in the order found (at least one).
+    source
+        The file, if known.
+    """
+
+    def __init__(self, errors: list[InputError], *, source: str | None = None) -> None:
+        self.errors = tuple(e.with_source(source) if source else e for e in errors)
+        first = self.errors[0]
+        more = len(self.errors) - 1
+        message = first.message + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+        super().__init__(message, source=first.source, record=first.record, field=first.field)
+
+    def lines(self) -> list[str]:
+        """One line per problem."""
+        return [str(e) for e in self.errors]
+
+    def with_source(self, source: str) -> ValidationErrors:
+        """Return a copy of these errors that names `source` as the origin of the data."""
+        return ValidationErrors(list(self.errors), source=source)
 
 
 class PolicyError(PossibleError):

@@ -97,7 +97,7 @@ BASE = '{"format": "possible.pool", "version": 1, '
     ("text", "message"),
     [
         ('{"format": "kep", "version": 1}', "field 'format': expected 'possible.pool'"),
-        ('{"format": "possible.pool", "version": 2}', "field 'version': unsupported version 2"),
+        ('{"format": "possible.pool", "version": 3}', "field 'version': unsupported version 3"),
         ('{"format": "possible.pool", "version": true}', "field 'version': unsupported version"),
         (BASE + '"patients": [], "donors": []}', "field 'arcs': missing required field"),
         (

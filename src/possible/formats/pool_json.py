@@ -21,11 +21,15 @@ versions add clinical fields); the top level may not.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from possible.domain import Donor, Patient, Pool
-from possible.errors import FormatError
+from possible.domain import Donor, DonorStatus, Patient, PatientStatus, Pool
+from possible.errors import FormatError, InputError, ValidationError, ValidationErrors
 from possible.formats._fields import (
     build_pool,
     describe,
@@ -40,16 +44,19 @@ from possible.formats._fields import (
     require,
 )
 from possible.formats._source import PathOrText, document, load_json, sourced, write_text
+from possible.hla.typing import read_names
+
+T = TypeVar("T")
 
 __all__ = ["FORMAT", "VERSION", "read_pool_json", "write_pool_json"]
 
 FORMAT = "possible.pool"
 """The value of the top-level ``"format"`` key."""
 
-VERSION = 1
-"""The version of the format this module reads and writes."""
+VERSION = 2
+"""The newest version of the format; this module reads versions 1 and 2."""
 
-_TOP_LEVEL = frozenset({"format", "version", "patients", "donors", "arcs"})
+_TOP_LEVEL = frozenset({"format", "version", "as_of", "patients", "donors", "arcs"})
 
 
 def read_pool_json(path_or_text: PathOrText) -> Pool:
@@ -88,26 +95,37 @@ def _pool_from_document(doc: object) -> Pool:
     if kind != FORMAT:
         raise FormatError(f"expected {FORMAT!r}, got {describe(kind)}", field="format")
     version = require(top, "version", record_id=None)
-    if version != VERSION or isinstance(version, bool):
+    if version not in (1, 2) or isinstance(version, bool):
         raise FormatError(
-            f"unsupported version {describe(version)} (this release reads {VERSION})",
+            f"unsupported version {describe(version)} (this release reads 1 and {VERSION})",
             field="version",
         )
     for key in top:
-        if key not in _TOP_LEVEL:
+        if key not in _TOP_LEVEL or (version == 1 and key == "as_of"):
             raise FormatError("unknown top-level key", field=key)
-    patients = [
-        _patient(k, raw)
-        for k, raw in enumerate(
-            expect_list(require(top, "patients", record_id=None), record_id=None, field="patients")
-        )
-    ]
-    donors = [
-        _donor(k, raw)
-        for k, raw in enumerate(
-            expect_list(require(top, "donors", record_id=None), record_id=None, field="donors")
-        )
-    ]
+    as_of = optional_value(top, "as_of", _date, record_id=None)
+    raw_patients = expect_list(
+        require(top, "patients", record_id=None), record_id=None, field="patients"
+    )
+    raw_donors = expect_list(require(top, "donors", record_id=None), record_id=None, field="donors")
+    # Every record is checked before any error is raised, so a file's problems are all
+    # reported at once.
+    errors: list[InputError] = []
+    clinical = version == 2
+    patients: list[Patient] = []
+    for k, raw in enumerate(raw_patients):
+        patient = _collect(errors, _patient, k, raw, clinical, as_of)
+        if patient is not None:
+            patients.append(patient)
+    donors: list[Donor] = []
+    for k, raw in enumerate(raw_donors):
+        donor = _collect(errors, _donor, k, raw, clinical, as_of)
+        if donor is not None:
+            donors.append(donor)
+    if errors:
+        raise ValidationErrors(errors)
+    if version == 2 and "arcs" not in top:
+        return Pool.build(patients, donors, clinical_arcs=True, as_of=as_of)
     arcs = expect_list(require(top, "arcs", record_id=None), record_id=None, field="arcs")
     arc_donors: list[str] = []
     arc_patients: list[str] = []
@@ -124,32 +142,155 @@ def _pool_from_document(doc: object) -> Pool:
         arc_donors.append(did)
         arc_patients.append(pid)
         arc_scores.append(score)
-    return build_pool(
+    pool = build_pool(
         patients, donors, (arc_donors, arc_patients, arc_scores), fields={"matches": "patient"}
     )
+    return dataclasses.replace(pool, as_of=as_of) if as_of is not None else pool
 
 
-def _patient(k: int, raw: object) -> Patient:
+def _collect(
+    errors: list[InputError],
+    make: Callable[[int, object, bool, dt.date | None], T],
+    *args: Any,
+) -> T | None:
+    """Call ``make(*args)``; on bad input, keep the error and return ``None``."""
+    try:
+        return make(*args)
+    except ValidationErrors as err:
+        errors.extend(err.errors)
+    except InputError as err:
+        errors.append(err)
+    return None
+
+
+def _patient(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Patient:
     name = f"patients[{k}]"
     record = expect_mapping(raw, record_id=name, field=None)
     pid = _text_id(require(record, "id", record_id=name), record_id=name, field="id")
+    group = optional_value(record, "blood_group", parse_blood_group, record_id=pid)
+    cpra = optional_value(record, "cpra", parse_fraction, record_id=pid)
+    if not clinical:
+        return Patient(pid, group, cpra)
     return Patient(
         pid,
-        optional_value(record, "blood_group", parse_blood_group, record_id=pid),
-        optional_value(record, "cpra", parse_fraction, record_id=pid),
+        group,
+        cpra,
+        centre=optional_value(record, "centre", _text_id, record_id=pid),
+        subgroup=optional_value(record, "subgroup", _text, record_id=pid),
+        hla=_names(record, "hla", pid),
+        unacceptable=_names(record, "unacceptable", pid),
+        age=_age(record, pid, as_of),
+        listed=optional_value(record, "listed", _date, record_id=pid),
+        dialysis_start=optional_value(record, "dialysis_start", _date, record_id=pid),
+        status=_status(record, pid, PatientStatus),
+        previous_transplants=int(
+            optional_value(record, "previous_transplants", _count, record_id=pid) or 0
+        ),
+        anti_a_titre=optional_value(record, "anti_a_titre", _count, record_id=pid),
+        declined_donors=tuple(
+            _text_id(v, record_id=pid, field="declined_donors")
+            for v in expect_list(
+                record.get("declined_donors") or [], record_id=pid, field="declined_donors"
+            )
+        ),
+        max_donor_age=optional_value(record, "max_donor_age", parse_age, record_id=pid),
     )
 
 
-def _donor(k: int, raw: object) -> Donor:
+def _donor(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Donor:
     name = f"donors[{k}]"
     record = expect_mapping(raw, record_id=name, field=None)
     did = _text_id(require(record, "id", record_id=name), record_id=name, field="id")
+    patient = optional_value(record, "patient", _text_id, record_id=did)
+    group = optional_value(record, "blood_group", parse_blood_group, record_id=did)
+    if not clinical:
+        return Donor(did, patient, group, optional_value(record, "age", parse_age, record_id=did))
     return Donor(
         did,
-        optional_value(record, "patient", _text_id, record_id=did),
-        optional_value(record, "blood_group", parse_blood_group, record_id=did),
-        optional_value(record, "age", parse_age, record_id=did),
+        patient,
+        group,
+        _age(record, did, as_of),
+        centre=optional_value(record, "centre", _text_id, record_id=did),
+        subgroup=optional_value(record, "subgroup", _text, record_id=did),
+        hla=_names(record, "hla", did),
+        status=_status(record, did, DonorStatus),
+        consent=optional_value(record, "consent", _date, record_id=did),
     )
+
+
+def _names(record: dict[str, object], key: str, record_id: str) -> tuple[str, ...]:
+    values = expect_list(record.get(key) or [], record_id=record_id, field=key)
+    for k, v in enumerate(values):
+        if not isinstance(v, str):
+            raise FormatError(
+                f"expected an HLA name, got {describe(v)}", record=record_id, field=f"{key}[{k}]"
+            )
+    names = tuple(str(v) for v in values)
+    read_names(names, record=record_id, field=key)
+    return names
+
+
+def _text(value: object, *, record_id: str | None, field: str) -> str:
+    if not isinstance(value, str):
+        raise FormatError(
+            f"expected a string, got {describe(value)}", record=record_id, field=field
+        )
+    return value
+
+
+def _date(value: object, *, record_id: str | None, field: str) -> dt.date:
+    text = _text(value, record_id=record_id, field=field)
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(
+            f"{text!r} is not a date (expected YYYY-MM-DD)", record=record_id, field=field
+        ) from None
+
+
+def _count(value: object, *, record_id: str | None, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(
+            f"expected a whole number >= 0, got {describe(value)}", record=record_id, field=field
+        )
+    return value
+
+
+def _age(record: dict[str, object], record_id: str, as_of: dt.date | None) -> float | None:
+    age = optional_value(record, "age", parse_age, record_id=record_id)
+    born = optional_value(record, "date_of_birth", _date, record_id=record_id)
+    if born is None:
+        return age
+    if as_of is None:
+        raise ValidationError(
+            "a date of birth needs the pool's 'as_of' date to give an age",
+            record=record_id,
+            field="date_of_birth",
+        )
+    years = (as_of - born).days / 365.25
+    if age is not None and abs(age - years) >= 1.0:
+        raise ValidationError(
+            f"age {age:g} disagrees with the date of birth", record=record_id, field="age"
+        )
+    return parse_age(round(years, 2), record_id=record_id, field="date_of_birth")
+
+
+E = TypeVar("E", PatientStatus, DonorStatus)
+
+
+def _status(record: dict[str, object], record_id: str, kind: type[E]) -> E:
+    value = record.get("status")
+    if value is None:
+        return kind("active")
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise ValidationError(
+            f"unknown status {describe(value)} (expected one of {allowed})",
+            record=record_id,
+            field="status",
+        ) from None
 
 
 def _text_id(value: object, *, record_id: str | None, field: str | None) -> str:
@@ -166,12 +307,16 @@ def _arc(k: int, record: dict[str, object]) -> tuple[str, str, float]:
     return did, pid, score
 
 
-def write_pool_json(pool: Pool, path: str | os.PathLike[str]) -> None:
+def write_pool_json(
+    pool: Pool, path: str | os.PathLike[str], *, as_of: dt.date | None = None
+) -> None:
     """Write a pool in possible's own JSON format.
 
     The output is deterministic: records in id order (arcs by donor, then patient), keys in a
     fixed order, one record per line, UTF-8; a ``.xz`` or ``.gz`` name is compressed.
-    :func:`read_pool_json` reads it back to an equal pool.
+    :func:`read_pool_json` reads it back to an equal pool. A pool without clinical fields is
+    written as version 1; one with them as version 2, whose arcs are left out when they are
+    to be derived from the clinical data (:attr:`Pool.clinical_arcs`).
 
     Parameters
     ----------
@@ -179,14 +324,25 @@ def write_pool_json(pool: Pool, path: str | os.PathLike[str]) -> None:
         The pool to write.
     path
         Where to write it.
+    as_of
+        The date of the matching run the pool is for, written as ``"as_of"`` (version 2).
     """
-    write_text(path, _pool_json_text(pool))
+    write_text(path, _pool_json_text(pool, as_of))
 
 
-def _pool_json_text(pool: Pool) -> str:
-    def dumps(value: str) -> str:
-        return json.dumps(value, ensure_ascii=False)
+def _pool_json_text(pool: Pool, as_of: dt.date | None = None) -> str:
+    as_of = as_of or pool.as_of
 
+    def dumps(value: object) -> str:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    clinical = (
+        as_of is not None
+        or pool.clinical_arcs
+        or any(p.clinical for p in pool.patients)
+        or any(d.clinical for d in pool.donors)
+    )
+    version = VERSION if clinical else 1
     patient_ids = [dumps(p.id) for p in pool.patients]
     donor_ids = [dumps(d.id) for d in pool.donors]
     patients = []
@@ -196,6 +352,8 @@ def _pool_json_text(pool: Pool) -> str:
             fields.append(f'"blood_group":"{patient.blood_group.value}"')
         if patient.cpra is not None:
             fields.append(f'"cpra":{float(patient.cpra)!r}')
+        if clinical:
+            fields.extend(_clinical_fields(patient, _PATIENT_CLINICAL, dumps))
         patients.append("{" + ",".join(fields) + "}")
     donors = []
     for i, donor in enumerate(pool.donors):
@@ -206,7 +364,16 @@ def _pool_json_text(pool: Pool) -> str:
             fields.append(f'"blood_group":"{donor.blood_group.value}"')
         if donor.age is not None:
             fields.append(f'"age":{float(donor.age)!r}')
+        if clinical:
+            fields.extend(_clinical_fields(donor, _DONOR_CLINICAL, dumps))
         donors.append("{" + ",".join(fields) + "}")
+    sep = ",\n"
+    head = f'{{"format":"{FORMAT}","version":{version},\n'
+    if as_of is not None:
+        head += f'"as_of":"{as_of.isoformat()}",\n'
+    body = f'"patients":[\n{sep.join(patients)}\n],\n"donors":[\n{sep.join(donors)}\n]'
+    if pool.clinical_arcs:
+        return head + body + "}\n"
     arcs = [
         f'{{"donor":{donor_ids[i]},"patient":{patient_ids[j]},"score":{score!r}}}'
         for i, j, score in zip(
@@ -216,10 +383,46 @@ def _pool_json_text(pool: Pool) -> str:
             strict=True,
         )
     ]
-    sep = ",\n"
-    return (
-        f'{{"format":"{FORMAT}","version":{VERSION},\n'
-        f'"patients":[\n{sep.join(patients)}\n],\n'
-        f'"donors":[\n{sep.join(donors)}\n],\n'
-        f'"arcs":[\n{sep.join(arcs)}\n]}}\n'
-    )
+    return head + body + f',\n"arcs":[\n{sep.join(arcs)}\n]}}\n'
+
+
+# Clinical fields in the order they are written, after the version 1 fields.
+_PATIENT_CLINICAL = (
+    "centre",
+    "subgroup",
+    "hla",
+    "unacceptable",
+    "age",
+    "listed",
+    "dialysis_start",
+    "status",
+    "previous_transplants",
+    "anti_a_titre",
+    "declined_donors",
+    "max_donor_age",
+)
+_DONOR_CLINICAL = ("centre", "subgroup", "hla", "status", "consent")
+
+
+def _clinical_fields(
+    record: Patient | Donor, names: tuple[str, ...], dumps: Callable[[object], str]
+) -> list[str]:
+    """Encode the clinical fields of a record that are set as JSON members."""
+    out = []
+    for name in names:
+        value = getattr(record, name)
+        if value is None or value == () or (name == "previous_transplants" and value == 0):
+            continue
+        if isinstance(value, PatientStatus | DonorStatus):
+            if value.value == "active":
+                continue
+            value = value.value
+        elif isinstance(value, dt.date):
+            value = value.isoformat()
+        elif isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, float):
+            out.append(f'"{name}":{value!r}')
+            continue
+        out.append(f'"{name}":{dumps(value)}')
+    return out

@@ -1,0 +1,112 @@
+"""Version 2 of possible's pool JSON: clinical records, against a golden file and the schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from possible.domain import BloodGroup, DonorStatus, PatientStatus
+from possible.errors import FormatError, ValidationErrors
+from possible.formats import read_pool, write_pool_json
+from possible.formats.pool_json import read_pool_json
+from possible.generate.clinical import clinical_pool
+
+GOLDEN = Path(__file__).parent / "golden" / "clinical_pool.json"
+SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "pool.schema.json").read_text())
+
+
+def test_golden_file_reads_to_the_records_it_holds() -> None:
+    pool = read_pool(GOLDEN)
+    assert pool.clinical_arcs
+    assert pool.as_of == dt.date(2026, 1, 1)
+    assert len(pool.arcs) == 0
+    p1, p2 = pool.patients
+    assert p1.hla == ("A*01:01", "A*02:01", "B8", "B44", "DR17", "DR4")
+    assert p1.unacceptable == ("A9", "DQ8")
+    assert p1.listed == dt.date(2024, 3, 1)
+    assert p1.dialysis_start == dt.date(2023, 11, 15)
+    assert p1.previous_transplants == 1
+    assert p1.declined_donors == ("N1",)
+    assert p2.cpra is None
+    assert p2.status is PatientStatus.SUSPENDED
+    assert p2.anti_a_titre == 8
+    assert p2.max_donor_age == 60.0
+    d1, d2, n1 = pool.donors
+    assert d2.subgroup == "A2"
+    assert d2.status is DonorStatus.WITHDRAWN
+    assert d1.consent == dt.date(2024, 3, 1)
+    assert n1.non_directed
+    assert n1.blood_group is BloodGroup.O
+
+
+def test_written_file_is_the_golden_file_byte_for_byte(tmp_path: Path) -> None:
+    out = tmp_path / "pool.json"
+    write_pool_json(read_pool(GOLDEN), out)
+    assert out.read_bytes() == GOLDEN.read_bytes()
+
+
+def test_generated_pools_round_trip_and_follow_the_schema(tmp_path: Path) -> None:
+    pool = clinical_pool(30, seed=5)
+    out = tmp_path / "pool.json"
+    write_pool_json(pool, out)
+    jsonschema.Draft202012Validator(SCHEMA).validate(json.loads(out.read_text()))
+    again = read_pool(out)
+    assert again.patients == pool.patients
+    assert again.donors == pool.donors
+    assert again.digest() == pool.digest()
+
+
+def test_golden_file_follows_the_schema() -> None:
+    jsonschema.Draft202012Validator(SCHEMA).validate(json.loads(GOLDEN.read_text()))
+
+
+def test_date_of_birth_gives_an_age_at_the_run_date() -> None:
+    doc = {
+        "format": "possible.pool",
+        "version": 2,
+        "as_of": "2026-01-01",
+        "patients": [{"id": "p", "date_of_birth": "1976-01-01"}],
+        "donors": [],
+    }
+    assert read_pool_json(json.dumps(doc)).patients[0].age == pytest.approx(50.0, abs=0.01)
+    del doc["as_of"]
+    with pytest.raises(ValidationErrors, match="needs the pool's 'as_of'"):
+        read_pool_json(json.dumps(doc))
+
+
+def test_every_bad_record_is_reported_and_nothing_is_read(tmp_path: Path) -> None:
+    doc = json.loads(GOLDEN.read_text())
+    doc["patients"][0]["blood_group"] = "C"
+    doc["patients"][1]["unacceptable"] = ["A2", "B*4x:01"]
+    doc["donors"][0]["status"] = "asleep"
+    doc["donors"][2]["subgroup"] = "A2"  # an O donor
+    doc["donors"][1]["consent"] = "01/07/2025"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValidationErrors) as info:
+        read_pool(path)
+    lines = info.value.lines()
+    assert len(lines) == 5
+    expected = [
+        ("'P1'", "'blood_group'", "unknown blood group 'C'"),
+        ("'P2'", "'unacceptable[1]'", "malformed HLA allele name"),
+        ("'D1'", "'status'", "unknown status"),
+        ("'D2'", "'consent'", "not a date"),
+        ("'N1'", "'subgroup'", "impossible for blood group O"),
+    ]
+    for line, (record, field, message) in zip(lines, expected, strict=True):
+        assert str(path) in line
+        assert f"record {record}" in line
+        assert f"field {field}" in line
+        assert message in line
+
+
+def test_version_1_files_may_not_use_version_2_keys() -> None:
+    doc = {"format": "possible.pool", "version": 1, "as_of": "2026-01-01"}
+    doc.update({"patients": [], "donors": [], "arcs": []})
+    with pytest.raises(FormatError, match="unknown top-level key"):
+        read_pool_json(json.dumps(doc))
