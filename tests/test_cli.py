@@ -128,3 +128,77 @@ def test_generate_kep_format_reads_back(runner: CliRunner, tmp_path: Path) -> No
     )
     assert result.exit_code == 0, result.output
     assert len(read_pool(path).patients) == 20
+
+
+def test_generate_refuses_impossible_shares_in_one_line(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "pool.json"
+    result = runner.invoke(
+        app, ["generate", "--patients", "5", "--seed", "1", "--ndd-share", "-1", "-o", str(path)]
+    )
+    assert result.exit_code == 2
+    assert "possible: error: ndd_share must be" in result.stderr
+    assert not path.exists()
+
+
+def test_clinical_pool_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "clinical.json"
+    args = ["generate", "--clinical", "--patients", "40", "--seed", "3", "-o", str(path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "arcs derived at solve time" in result.stderr
+    assert read_pool(path).clinical_arcs
+    result = runner.invoke(app, ["solve", str(path), "--json", "--objective", "score"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "optimal"
+    assert doc["policy"]["scoring"] == "uk"
+    assert doc["policy"]["as_of"] == "2026-01-01"
+    assert "compatibility" in doc["timings"]
+    transplants = [t for e in doc["exchanges"] for t in e["transplants"]]
+    assert transplants
+    for t in transplants:
+        assert set(t["breakdown"]) == {
+            "transplant", "sensitisation", "waiting time", "HLA mismatch", "age difference"
+        }  # fmt: skip
+        assert abs(sum(t["breakdown"].values()) - t["score"]) < 1e-9
+    # The same file and policy give the same result, byte for byte.
+    again = runner.invoke(app, ["solve", str(path), "--json", "--objective", "score"])
+    strip = [json.loads(r.stdout) for r in (result, again)]
+    for d in strip:
+        del d["timings"]
+    assert strip[0] == strip[1]
+
+
+def test_clinical_pool_with_transplants_scoring(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "clinical.json"
+    runner.invoke(
+        app, ["generate", "--clinical", "--patients", "20", "--seed", "1", "-o", str(path)]
+    )
+    result = runner.invoke(app, ["solve", str(path), "--json", "--scoring", "transplants"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    scores = {t["score"] for e in doc["exchanges"] for t in e["transplants"]}
+    assert scores <= {1}
+
+
+def test_clinical_pool_with_bad_hla_lists_every_problem(runner: CliRunner, tmp_path: Path) -> None:
+    doc = json.loads((GOLDEN / "clinical_pool.json").read_text())
+    doc["patients"][0]["hla"].append("A*99:99:99:99:99")
+    doc["donors"][2]["hla"] = ["Zz1"]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    result = runner.invoke(app, ["solve", str(path)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith("possible: error: ") for line in lines)
+    assert "record 'P1': field 'hla[6]'" in lines[0]
+    assert "record 'N1': field 'hla[0]'" in lines[1]
+
+
+def test_generate_clinical_needs_pool_format(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    args = ["generate", "--clinical", "--patients", "5", "--seed", "1", "--format", "kep"]
+    result = runner.invoke(app, [*args, "-o", str(path)])
+    assert result.exit_code == 2
+    assert "pool JSON only" in result.stderr

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from possible.domain import Arcs, BloodGroup, Donor, Patient, Pool
+from possible.compatibility import build_arcs
+from possible.domain import Arcs, BloodGroup, Donor, DonorStatus, Patient, PatientStatus, Pool
 from possible.errors import (
     FormatError,
     InputError,
@@ -10,6 +11,7 @@ from possible.errors import (
     PossibleError,
     SolverError,
     ValidationError,
+    ValidationErrors,
 )
 from possible.formats import read_pool
 from possible.optimise import MatchingResult, Status, solve
@@ -20,17 +22,21 @@ __all__ = [
     "Arcs",
     "BloodGroup",
     "Donor",
+    "DonorStatus",
     "FormatError",
     "InputError",
     "MatchingResult",
     "Patient",
+    "PatientStatus",
     "PolicyError",
     "Pool",
     "PossibleError",
     "SolverError",
     "Status",
     "ValidationError",
+    "ValidationErrors",
     "__version__",
+    "build_arcs",
     "read_pool",
     "solve",
 ]

@@ -14,12 +14,15 @@ import time
 from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from possible.domain import Pool
-from possible.errors import PossibleError
+from possible.errors import PossibleError, ValidationErrors
+
+if TYPE_CHECKING:
+    from possible.compatibility import Compatibility
 
 __all__ = ["app", "main"]
 
@@ -86,8 +89,37 @@ def solve(
     example: Annotated[
         bool, typer.Option("--example", help="Solve the bundled 60-patient demo pool.")
     ] = False,
+    scoring: Annotated[
+        str,
+        typer.Option(
+            help="For a clinical pool (no arcs given): arc scoring policy, uk, transplants, "
+            "or a points table file (.toml/.json)."
+        ),
+    ] = "uk",
+    panel: Annotated[
+        Path | None,
+        typer.Option(help="For a clinical pool: reference panel file for unrecorded cPRA."),
+    ] = None,
+    a2_max_titre: Annotated[
+        int | None,
+        typer.Option(
+            help="For a clinical pool: let A2 (A2B) donors give to O and B (B) patients whose "
+            "anti-A titre is at most this. Off by default."
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            help="For a clinical pool: date of the run (YYYY-MM-DD) for waiting time; by "
+            "default the pool's as_of, else its latest listing date."
+        ),
+    ] = None,
 ) -> None:
     """Find the best cycles and chains of a pool.
+
+    A clinical pool (possible's pool JSON with blood groups, HLA typings and unacceptable
+    antigens, and no arcs) has its arcs derived first: ABO, virtual crossmatch, the patients'
+    centres' exclusions, and the scoring policy.
 
     Example: possible solve pool.json --max-cycle 3 --max-chain 2 --objective uk --json
     """
@@ -101,6 +133,12 @@ def solve(
         began = time.perf_counter()
         pool = _example_pool() if example else read_pool(_existing(file))
         read_seconds = time.perf_counter() - began
+        compat = None
+        if pool.clinical_arcs:
+            t0 = time.perf_counter()
+            compat = _compatibility(pool, scoring, panel, a2_max_titre, as_of)
+            pool = compat.pool
+            arc_seconds = time.perf_counter() - t0
         with _progress() as say:
             result = solve_pool(
                 pool,
@@ -111,10 +149,39 @@ def solve(
                 progress=say,
             )
         result.timings["read"] = read_seconds
+        if compat is not None:
+            result.timings["compatibility"] = arc_seconds
+            result.policy["scoring"] = compat.policy.name
+            result.policy["as_of"] = compat.as_of and compat.as_of.isoformat()
+            result.policy["a2_max_titre"] = a2_max_titre
         result.timings["total"] = time.perf_counter() - began
         if output is not None:
             write_result_json(result, output)
     typer.echo(result_json(result) if as_json else result_summary(result), nl=False)
+
+
+def _compatibility(
+    pool: Pool, scoring: str, panel: Path | None, a2_max_titre: int | None, as_of: str | None
+) -> Compatibility:
+    import datetime as dt
+
+    from possible.compatibility import AboRule, Rules, build_arcs
+    from possible.errors import PolicyError
+    from possible.hla.cpra import Panel
+
+    day = None
+    if as_of is not None:
+        try:
+            day = dt.date.fromisoformat(as_of)
+        except ValueError:
+            raise PolicyError(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)") from None
+    return build_arcs(
+        pool,
+        rules=Rules(abo=AboRule(a2_max_titre=a2_max_titre)),
+        scoring=scoring,
+        panel=None if panel is None else Panel.read(_existing(panel)),
+        as_of=day or pool.as_of,
+    )
 
 
 @app.command()
@@ -129,22 +196,39 @@ def generate(
         PoolFormat,
         typer.Option("--format", help="possible's pool JSON, or kep_solver's JSON."),
     ] = PoolFormat.pool,
+    clinical: Annotated[
+        bool,
+        typer.Option(
+            "--clinical",
+            help="Draw clinical records (blood groups, HLA typings, antibodies, ages, dates; "
+            "UK LKSS parameters of Delorme et al. 2022) instead of arcs; pool format only.",
+        ),
+    ] = False,
 ) -> None:
-    """Write a synthetic pool (Saidman et al. 2006 parameters), seeded.
+    """Write a synthetic pool, seeded: Saidman et al. (2006) arcs, or clinical records.
 
-    Example: possible generate --patients 500 --ndd-share 0.05 --seed 1 -o pool.json
+    Example: possible generate --clinical --patients 500 --ndd-share 0.05 --seed 1 -o pool.json
     """
     from possible.formats import write_kep_json, write_pool_json
     from possible.generate import saidman_pool
 
+    if clinical and file_format is not PoolFormat.pool:
+        _fail("--clinical writes possible's pool JSON only (kep_solver's formats hold no HLA)")
     with _errors():
-        pool = saidman_pool(patients, ndd_share=ndd_share, seed=seed)
+        try:
+            if clinical:
+                from possible.generate.clinical import clinical_pool
+
+                pool = clinical_pool(patients, ndd_share=ndd_share, seed=seed)
+            else:
+                pool = saidman_pool(patients, ndd_share=ndd_share, seed=seed)
+        except ValueError as err:  # the generators' word on impossible sizes and shares
+            _fail(str(err))
         writer = write_pool_json if file_format is PoolFormat.pool else write_kep_json
         writer(pool, output)
+    what = "arcs derived at solve time" if clinical else f"{len(pool.arcs)} arcs"
     typer.echo(
-        f"{output}: {len(pool.patients)} patients, {len(pool.donors)} donors, "
-        f"{len(pool.arcs)} arcs",
-        err=True,
+        f"{output}: {len(pool.patients)} patients, {len(pool.donors)} donors, {what}", err=True
     )
 
 
@@ -172,6 +256,10 @@ def _errors() -> Iterator[None]:
     """Turn the library's errors and unreadable files into a one-line message, exit 2."""
     try:
         yield
+    except ValidationErrors as err:
+        for line in err.lines()[:-1]:
+            typer.echo(f"possible: error: {line}", err=True)
+        _fail(err.lines()[-1])
     except PossibleError as err:
         _fail(str(err))
     except OSError as err:

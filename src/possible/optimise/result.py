@@ -53,6 +53,8 @@ class Transplant:
     donor: str
     patient: str
     score: float
+    breakdown: tuple[tuple[str, float], ...] = ()
+    """The score's parts (component, points) when a scoring policy gave it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,10 +182,7 @@ class MatchingResult:
                 {
                     "kind": e.kind,
                     "length": e.length,
-                    "transplants": [
-                        {"donor": t.donor, "patient": t.patient, "score": _num(t.score)}
-                        for t in e.transplants
-                    ],
+                    "transplants": [_transplant_json(t) for t in e.transplants],
                     **({"to_waiting_list": e.to_waiting_list} if e.kind == "chain" else {}),
                 }
                 for e in self.exchanges
@@ -205,3 +204,10 @@ def _num(value: float) -> float | None:
         return None
     rounded = round(value, 6)
     return float(int(rounded)) if rounded == int(rounded) else rounded
+
+
+def _transplant_json(t: Transplant) -> dict[str, Any]:
+    doc: dict[str, Any] = {"donor": t.donor, "patient": t.patient, "score": _num(t.score)}
+    if t.breakdown:
+        doc["breakdown"] = {name: _num(points) for name, points in t.breakdown}
+    return doc

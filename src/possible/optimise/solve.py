@@ -94,6 +94,11 @@ def solve(
     """
     levels = hierarchy(objective)
     _check_policy(max_cycle, max_chain, time_limit)
+    if isinstance(pool, Pool) and pool.clinical_arcs:
+        raise PolicyError(
+            "this pool's arcs are to be derived from its clinical data: "
+            "call possible.compatibility.build_arcs(pool) and solve its .pool"
+        )
     if backend is None:
         from possible.optimise.highs import HighsBackend
 
@@ -270,11 +275,18 @@ def _decode(
     pool = g.pool
     chosen = np.flatnonzero(x > 0.5) if x.size else np.zeros(0, np.int64)
 
+    parts = pool.arcs.parts
+    keys = pool.arcs.donor.astype(np.int64) * len(pool.patients) + pool.arcs.patient
+
     def transplant(arc: int) -> Transplant:
+        donor = int(g.donor[arc])
+        patient = int(g.vertex_patient[g.target[arc]])
+        breakdown: tuple[tuple[str, float], ...] = ()
+        if parts:
+            k = int(np.searchsorted(keys, donor * len(pool.patients) + patient))
+            breakdown = tuple((name, float(v[k])) for name, v in parts.items())
         return Transplant(
-            pool.donors[int(g.donor[arc])].id,
-            pool.patients[int(g.vertex_patient[g.target[arc]])].id,
-            float(g.score[arc]),
+            pool.donors[donor].id, pool.patients[patient].id, float(g.score[arc]), breakdown
         )
 
     exchanges: list[Exchange] = []

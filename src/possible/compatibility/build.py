@@ -1,0 +1,433 @@
+"""Derive a pool's arcs from what transplant centres record.
+
+For every donor and patient of a pool, :func:`build_arcs` decides whether the transplant is
+possible and, if so, what it is worth. A pair is *excluded* for the first of these reasons that
+applies (all of them are listed by :meth:`Compatibility.explain`):
+
+1. the donor is the patient's own (registered) donor;
+2. the donor is not available: not active, or no consent on record;
+3. the patient is not active;
+4. blood groups are incompatible (:mod:`possible.compatibility.abo`);
+5. the virtual crossmatch is positive: the donor may carry an antigen the patient has
+   antibodies against (:mod:`possible.hla.typing`);
+6. the patient's centre has declined this donor;
+7. the donor is older than the patient's centre accepts.
+
+Everything is computed on whole arrays (donors x patients), so a pool of 2,000 patients and
+their donors takes well under a second; no loop runs over donor-patient pairs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from possible.compatibility.abo import AboRule, abo_matrix
+from possible.compatibility.mismatch import (
+    MISMATCH_LOCI,
+    LocusTypes,
+    mismatch_counts,
+    mismatch_level,
+)
+from possible.compatibility.scoring import ArcFacts, ScoringPolicy, scoring_policy
+from possible.domain import DonorStatus, Patient, PatientStatus, Pool
+from possible.errors import InputError, ValidationError, ValidationErrors
+from possible.hla.cpra import Panel, cpra
+from possible.hla.nomenclature import Nomenclature, nomenclature
+from possible.hla.typing import TokenSpace, read_names
+
+__all__ = ["Compatibility", "Exclusion", "Rules", "Verdict", "build_arcs"]
+
+DAYS_PER_YEAR = 365.25
+
+
+class Exclusion(enum.IntEnum):
+    """Why a donor cannot give to a patient (the first reason that applies)."""
+
+    COMPATIBLE = 0
+    OWN_DONOR = 1
+    DONOR_UNAVAILABLE = 2
+    PATIENT_UNAVAILABLE = 3
+    BLOOD_GROUP = 4
+    UNACCEPTABLE_ANTIGEN = 5
+    DECLINED = 6
+    DONOR_TOO_OLD = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """The compatibility rules of a programme.
+
+    Parameters
+    ----------
+    abo
+        Blood group rule (the A2 switch is off by default).
+    centre_exclusions
+        Honour each patient's declined donors and donor age limit (default: yes).
+    """
+
+    abo: AboRule = field(default_factory=AboRule)
+    centre_exclusions: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether one donor can give to one patient, and why.
+
+    Attributes
+    ----------
+    donor, patient
+        Ids.
+    compatible
+        Whether the arc exists.
+    reasons
+        Every reason against the arc, in the order of :class:`Exclusion`, as sentences (empty
+        when compatible).
+    basis
+        For a compatible arc, the rules that make it so (e.g. the A2 rule).
+    score
+        The arc's score, if compatible.
+    breakdown
+        The arc's points per scoring component, if compatible.
+    """
+
+    donor: str
+    patient: str
+    compatible: bool
+    reasons: tuple[str, ...]
+    basis: tuple[str, ...]
+    score: float | None
+    breakdown: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class Compatibility:
+    """A pool with its derived arcs, and everything needed to explain them.
+
+    Attributes
+    ----------
+    pool
+        The pool with its arcs (scores and their breakdown) and every patient's cPRA.
+    exclusion
+        ``int8`` array ``(donors, patients)``: the :class:`Exclusion` of each pair.
+    by_a2
+        Boolean array ``(donors, patients)``: ABO-compatible only through the A2 rule.
+    cpra_computed
+        Ids of patients whose cPRA was computed here (it was not recorded).
+    policy
+        The scoring policy.
+    rules
+        The compatibility rules.
+    as_of
+        The date waiting time was counted to, if any patient has a listing date.
+    """
+
+    pool: Pool
+    exclusion: NDArray[np.int8]
+    by_a2: NDArray[np.bool_]
+    cpra_computed: frozenset[str]
+    policy: ScoringPolicy
+    rules: Rules
+    as_of: dt.date | None
+    typings: tuple[tuple[str, ...], ...]
+    unacceptable: tuple[tuple[str, ...], ...]
+    table: Nomenclature
+
+    def counts(self) -> dict[str, int]:
+        """How many donor-patient pairs fall under each :class:`Exclusion`."""
+        found = np.bincount(self.exclusion.ravel(), minlength=len(Exclusion))
+        return {e.name.lower(): int(found[e.value]) for e in Exclusion}
+
+    def explain(self, donor_id: str, patient_id: str) -> Verdict:
+        """Explain one donor-patient pair.
+
+        Raises
+        ------
+        KeyError
+            If either id is not in the pool.
+        """
+        pool = self.pool
+        i = pool.donor_index(donor_id)
+        j = pool.patient_index(patient_id)
+        donor, patient = pool.donors[i], pool.patients[j]
+        reasons: list[str] = []
+        if donor.patient == patient.id:
+            reasons.append("the donor is the patient's own donor")
+        if donor.status is not DonorStatus.ACTIVE:
+            reasons.append(f"the donor is {donor.status.value}")
+        if donor.consent is None:
+            reasons.append("the donor has no consent on record")
+        if patient.status is not PatientStatus.ACTIVE:
+            reasons.append(f"the patient is {patient.status.value}")
+        dg, pg = donor.blood_group, patient.blood_group
+        if dg is None or pg is None:
+            reasons.append("a blood group is not recorded")
+        elif not dg.can_give_to(pg) and not self.by_a2[i, j]:
+            reasons.append(f"blood group {dg.value} cannot give to {pg.value}")
+        reasons.extend(self._antigen_reasons(i, j))
+        if self.rules.centre_exclusions:
+            if donor.id in patient.declined_donors:
+                reasons.append("the patient's centre has declined this donor")
+            limit = patient.max_donor_age
+            if limit is not None and donor.age is not None and donor.age > limit:
+                reasons.append(f"donor age {donor.age:g} is above the centre's limit {limit:g}")
+        basis: list[str] = []
+        score = None
+        breakdown: dict[str, float] = {}
+        compatible = self.exclusion[i, j] == Exclusion.COMPATIBLE
+        if compatible:
+            basis.append("A2 rule (low anti-A titre)" if self.by_a2[i, j] else "ABO compatible")
+            basis.append("virtual crossmatch negative")
+            arcs = pool.arcs
+            k = int(np.flatnonzero((arcs.donor == i) & (arcs.patient == j))[0])
+            score = float(arcs.score[k])
+            breakdown = {name: float(v[k]) for name, v in arcs.parts.items()}
+        return Verdict(
+            donor_id, patient_id, bool(compatible), tuple(reasons), tuple(basis), score, breakdown
+        )
+
+    def _antigen_reasons(self, i: int, j: int) -> list[str]:
+        """List the patient's unacceptable antigens the donor may carry, with the typed name."""
+        wanted = self.unacceptable[j]
+        if not wanted:
+            return []
+        typed = self.typings[i]
+        space = TokenSpace(set(wanted) | set(typed), table=self.table)
+        out = []
+        for u in wanted:
+            ui = space.index[u]
+            carriers = [t for t in typed if ui in space.carried(t)]
+            if carriers:
+                how = ", ".join(carriers)
+                out.append(f"unacceptable antigen {u}: the donor is typed {how}")
+        return out
+
+
+def build_arcs(
+    pool: Pool,
+    *,
+    rules: Rules | None = None,
+    scoring: str | ScoringPolicy = "uk",
+    panel: Panel | None = None,
+    as_of: dt.date | None = None,
+    table: Nomenclature | None = None,
+) -> Compatibility:
+    """Decide every donor -> patient arc of `pool` from its clinical records.
+
+    Parameters
+    ----------
+    pool
+        Patients and donors with blood groups, HLA typings, unacceptable antigens and the
+        rest (any arcs it carries are replaced).
+    rules
+        Compatibility rules; :class:`Rules` defaults otherwise.
+    scoring
+        A scoring policy, or the name of a shipped one (``"uk"``, ``"transplants"``) or a
+        policy file.
+    panel
+        Reference panel for patients whose cPRA is not recorded (the shipped one by default).
+    as_of
+        Date of the matching run, for waiting time; by default the latest listing date in the
+        pool, so that the same pool always scores the same.
+    table
+        HLA nomenclature; the shipped one by default.
+
+    Returns
+    -------
+    Compatibility
+
+    Raises
+    ------
+    ValidationErrors
+        Every bad HLA name in the pool at once, each naming its record and field.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from possible.domain import BloodGroup, Donor, Patient, Pool
+    >>> day = dt.date(2026, 1, 1)
+    >>> pool = Pool.build(
+    ...     [Patient("p1", BloodGroup.A, hla=("A3", "B7", "DR4"), unacceptable=("A1",)),
+    ...      Patient("p2", BloodGroup.O, hla=("A2", "B7", "DR15"))],
+    ...     [Donor("d1", "p1", BloodGroup.O, hla=("A2", "B7", "DR15"), consent=day),
+    ...      Donor("d2", "p2", BloodGroup.A, hla=("A1", "B8", "DR17"), consent=day)],
+    ... )
+    >>> compat = build_arcs(pool, scoring="transplants")
+    >>> [(compat.pool.donors[d].id, compat.pool.patients[p].id)
+    ...  for d, p in zip(compat.pool.arcs.donor, compat.pool.arcs.patient)]
+    [('d1', 'p2')]
+    >>> compat.explain("d2", "p1").reasons
+    ('unacceptable antigen A1: the donor is typed A1',)
+    >>> compat.explain("d1", "p1").reasons
+    ("the donor is the patient's own donor",)
+    """
+    rules = rules or Rules()
+    table = table or nomenclature()
+    policy = scoring if isinstance(scoring, ScoringPolicy) else scoring_policy(scoring)
+    patients, donors = pool.patients, pool.donors
+    n_p, n_d = len(patients), len(donors)
+
+    typings, unacceptable, patient_typings = _read_all(pool, table)
+
+    # Sensitisation: recorded cPRA stands; otherwise computed against the panel.
+    missing = [j for j, p in enumerate(patients) if p.cpra is None]
+    new_patients: list[Patient] = list(patients)
+    if missing:
+        values = cpra([unacceptable[j] for j in missing], panel, table=table)
+        for j, v in zip(missing, values.tolist(), strict=True):
+            new_patients[j] = dataclasses.replace(patients[j], cpra=float(v))
+
+    exclusion = np.zeros((n_d, n_p), dtype=np.int8)
+    compatible_abo, by_a2 = abo_matrix(
+        [d.blood_group for d in donors],
+        [d.subgroup for d in donors],
+        [p.blood_group for p in patients],
+        [p.anti_a_titre for p in patients],
+        rules.abo,
+    )
+    space = TokenSpace(
+        {t for ts in typings for t in ts} | {t for ts in unacceptable for t in ts}, table=table
+    )
+    positive = space.hits(list(unacceptable), space.bitsets(typings), n_d).T
+    declined = np.zeros((n_d, n_p), dtype=bool)
+    too_old = np.zeros((n_d, n_p), dtype=bool)
+    if rules.centre_exclusions:
+        for j, p in enumerate(patients):
+            for did in p.declined_donors:
+                declined[pool.donor_index(did), j] = True
+        ages = np.array([d.age if d.age is not None else np.nan for d in donors])
+        limits = np.array([p.max_donor_age or np.inf for p in patients])
+        with np.errstate(invalid="ignore"):
+            too_old = ages[:, None] > limits[None, :]
+    own = np.array(
+        [pool.patient_index(d.patient) if d.patient is not None else -1 for d in donors],
+        dtype=np.int64,
+    )
+    donor_off = np.array(
+        [d.status is not DonorStatus.ACTIVE or d.consent is None for d in donors], dtype=bool
+    )
+    patient_off = np.array([p.status is not PatientStatus.ACTIVE for p in patients], dtype=bool)
+    # Lowest-priority reason first, so that a higher one overwrites it.
+    exclusion[too_old] = Exclusion.DONOR_TOO_OLD
+    exclusion[declined] = Exclusion.DECLINED
+    exclusion[positive] = Exclusion.UNACCEPTABLE_ANTIGEN
+    exclusion[~compatible_abo] = Exclusion.BLOOD_GROUP
+    exclusion[:, patient_off] = Exclusion.PATIENT_UNAVAILABLE
+    exclusion[donor_off, :] = Exclusion.DONOR_UNAVAILABLE
+    paired = np.flatnonzero(own >= 0)
+    exclusion[paired, own[paired]] = Exclusion.OWN_DONOR
+
+    found_d, found_p = np.nonzero(exclusion == Exclusion.COMPATIBLE)
+    arc_d: NDArray[np.int32] = found_d.astype(np.int32)
+    arc_p: NDArray[np.int32] = found_p.astype(np.int32)
+    if as_of is None:
+        listed = [p.listed for p in patients if p.listed is not None]
+        as_of = max(listed) if listed else None
+    facts = _facts(pool, new_patients, typings, patient_typings, arc_d, arc_p, as_of, table)
+    parts = policy.score(facts)
+    total = np.zeros(arc_d.shape[0])
+    for v in parts.values():
+        total += v
+    scored = pool.with_arcs(arc_d, arc_p, total, parts=parts, patients=new_patients)
+    return Compatibility(
+        pool=scored,
+        exclusion=exclusion,
+        by_a2=by_a2,
+        cpra_computed=frozenset(patients[j].id for j in missing),
+        policy=policy,
+        rules=rules,
+        as_of=as_of,
+        typings=typings,
+        unacceptable=unacceptable,
+        table=table,
+    )
+
+
+def _read_all(
+    pool: Pool, table: Nomenclature
+) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """Read every typing and antibody list, collecting all bad names before failing."""
+    errors: list[InputError] = []
+
+    def read(names: Sequence[str], record: str, field: str) -> tuple[str, ...]:
+        try:
+            return tuple(
+                s.token for s in read_names(names, record=record, field=field, table=table)
+            )
+        except ValidationError as err:
+            errors.append(err)
+            return ()
+
+    donors = tuple(read(d.hla, d.id, "hla") for d in pool.donors)
+    unacceptable = tuple(read(p.unacceptable, p.id, "unacceptable") for p in pool.patients)
+    patient_typings = tuple(read(p.hla, p.id, "hla") for p in pool.patients)
+    if errors:
+        raise ValidationErrors(errors)
+    return donors, unacceptable, patient_typings
+
+
+def _facts(
+    pool: Pool,
+    patients: Sequence[Patient],
+    donor_typings: Sequence[Sequence[str]],
+    patient_typings: Sequence[Sequence[str]],
+    arc_d: NDArray[np.int32],
+    arc_p: NDArray[np.int32],
+    as_of: dt.date | None,
+    table: Nomenclature,
+) -> ArcFacts:
+    """Every fact a scoring component may use, per arc."""
+
+    def per_patient(values: list[float | None]) -> NDArray[np.float64]:
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)[arc_p]
+
+    donors = pool.donors
+    donor_age = np.array([np.nan if d.age is None else d.age for d in donors])[arc_d]
+    patient_age = per_patient([p.age for p in patients])
+    waiting: list[float | None] = [
+        None if p.listed is None or as_of is None else (as_of - p.listed).days / DAYS_PER_YEAR
+        for p in patients
+    ]
+    dialysis: list[float | None] = [
+        None
+        if p.dialysis_start is None or as_of is None
+        else (as_of - p.dialysis_start).days / DAYS_PER_YEAR
+        for p in patients
+    ]
+    counts = []
+    for locus in MISMATCH_LOCI:
+        d_types = LocusTypes(locus, donor_typings, table)
+        p_types = LocusTypes(locus, patient_typings, table)
+        counts.append(mismatch_counts(d_types, p_types, arc_d, arc_p))
+    level = mismatch_level(*counts)
+    d_group = np.array([-1 if d.blood_group is None else hash(d.blood_group.value) for d in donors])
+    p_group = np.array(
+        [-2 if p.blood_group is None else hash(p.blood_group.value) for p in patients]
+    )
+
+    def known(values: NDArray[np.int8]) -> NDArray[np.float64]:
+        out = values.astype(np.float64)
+        out[values < 0] = np.nan
+        return out
+
+    values: dict[str, NDArray[np.float64]] = {
+        "cpra": per_patient([p.cpra for p in patients]),
+        "waiting_years": per_patient(waiting),
+        "dialysis_years": per_patient(dialysis),
+        "patient_age": patient_age,
+        "donor_age": donor_age,
+        "age_difference": np.abs(donor_age - patient_age),
+        "mismatch_a": known(counts[0]),
+        "mismatch_b": known(counts[1]),
+        "mismatch_dr": known(counts[2]),
+        "mismatch_level": np.where(level > 0, level.astype(np.float64), np.nan),
+        "previous_transplants": per_patient([float(p.previous_transplants) for p in patients]),
+        "abo_identical": (d_group[arc_d] == p_group[arc_p]).astype(np.float64),
+    }
+    return ArcFacts(values)

@@ -1,0 +1,96 @@
+"""Points tables: the shipped policies, files, and the errors of bad ones."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from possible.compatibility.scoring import ArcFacts, ScoringPolicy, scoring_policy
+from possible.errors import PolicyError
+
+
+def facts(**values: list[float]) -> ArcFacts:
+    return ArcFacts({k: np.array(v, dtype=np.float64) for k, v in values.items()})
+
+
+NAN = math.nan
+
+
+def test_transplants_policy_gives_one_point_per_arc() -> None:
+    parts = scoring_policy("transplants").score(facts(cpra=[0.1, 0.99]))
+    assert {k: v.tolist() for k, v in parts.items()} == {"transplant": [1.0, 1.0]}
+
+
+def test_uk_policy_breakdown_by_hand() -> None:
+    policy = scoring_policy("uk")
+    parts = policy.score(
+        facts(
+            cpra=[0.0, 0.9, 0.99, NAN],
+            waiting_years=[0.5, 3.0, 12.0, NAN],
+            mismatch_level=[1, 2, 4, NAN],
+            age_difference=[5, 25, 19.9, NAN],
+        )
+    )
+    got = {k: v.tolist() for k, v in parts.items()}
+    assert got == {
+        "transplant": [1, 1, 1, 1],
+        "sensitisation": [0, 5, 10, 0],
+        "waiting time": [0.5, 3.0, 10.0, 0],  # capped at 10; unknown earns nothing
+        "HLA mismatch": [10, 5, 0, 0],
+        "age difference": [3, 0, 3, 0],
+    }
+
+
+POLICY = """
+name = "mine"
+description = "test"
+
+[[component]]
+name = "base"
+points = 2
+
+[[component]]
+name = "dr"
+fact = "mismatch_dr"
+values = { 0 = 4, 1 = 1 }
+"""
+
+
+def test_policy_files_in_toml_and_json(tmp_path: Path) -> None:
+    toml_path = tmp_path / "p.toml"
+    toml_path.write_text(POLICY)
+    policy = scoring_policy(str(toml_path))
+    parts = policy.score(facts(mismatch_dr=[0, 1, 2]))
+    assert (sum(parts.values()) == np.array([6.0, 3.0, 2.0])).all()
+    json_path = tmp_path / "p.json"
+    json_path.write_text(
+        json.dumps({"name": "j", "component": [{"name": "c", "fact": "cpra", "per_unit": 10}]})
+    )
+    assert ScoringPolicy.read(json_path).score(facts(cpra=[0.5]))["c"].tolist() == [5.0]
+
+
+@pytest.mark.parametrize(
+    ("component", "message"),
+    [
+        ({"name": "x", "fact": "height", "per_unit": 1}, "unknown fact 'height'"),
+        ({"name": "x", "points": -1}, "points must be >= 0"),
+        ({"name": "x", "fact": "cpra", "bands": [[0, 0.5, 1], [0.4, 1, 2]]}, "bands overlap"),
+        ({"name": "x", "fact": "cpra", "bands": [[0.5, 0.5, 1]]}, "is empty"),
+        ({"name": "x", "points": 1, "per_unit": 2, "fact": "cpra"}, "exactly one of"),
+        ({"name": "x", "fact": "cpra"}, "exactly one of"),
+        ({"name": "x", "points": 1, "colour": "red"}, "unknown key 'colour'"),
+        ({"points": 1}, "needs a 'name'"),
+    ],
+)
+def test_bad_components_are_named(component: dict[str, object], message: str) -> None:
+    with pytest.raises(PolicyError, match=message):
+        ScoringPolicy.from_mapping({"name": "bad", "component": [component]})
+
+
+def test_unknown_shipped_policy() -> None:
+    with pytest.raises(PolicyError, match="unknown scoring policy 'nhs'"):
+        scoring_policy("nhs")
