@@ -125,6 +125,29 @@ def test_scores_keep_their_breakdown_and_use_mismatch_and_waiting_time() -> None
     assert got["p2"]["age difference"] == 0.0  # 25 years apart: no bonus
     assert got["p2"]["waiting time"] == pytest.approx(1.0, abs=0.01)
     assert np.allclose(arcs.score, sum(arcs.parts.values()))
+    assert compat.explain("d", "p1").mismatch == ("000", 1)
+
+
+def test_mismatch_is_explained_per_locus() -> None:
+    pool = Pool.build(
+        [patient("p", hla=("A1", "A2", "B8", "B44", "DR17", "DR4")), patient("own")],
+        [donor("d", "own", hla=("A1", "A3", "B7", "B57", "DR4"))],
+    )
+    assert build_arcs(pool).explain("d", "p").mismatch == ("120", 3)  # 0 DR, 2 B: level 3
+    untyped = Pool.build([patient("p", hla=()), patient("own")], [donor("d", "own")])
+    assert build_arcs(untyped).explain("d", "p").mismatch == ("???", 0)
+
+
+def test_abo_inclusive_cpra_is_a_switch() -> None:
+    panel = Panel(
+        (("A1", "A2"), ("A2", "A3"), ("A3", "A11"), ("A1", "A24")),
+        (G.O, G.A, G.B, G.O),
+        "hand",
+    )
+    pool = Pool.build([Patient("p", G.O, unacceptable=("A24",))], [donor("d", "p")])
+    assert build_arcs(pool, panel=panel).pool.patients[0].cpra == 0.25
+    rules = Rules(cpra_with_abo=True)
+    assert build_arcs(pool, panel=panel, rules=rules).pool.patients[0].cpra == 0.75
 
 
 def test_cpra_is_computed_only_where_not_recorded() -> None:

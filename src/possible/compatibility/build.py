@@ -70,10 +70,14 @@ class Rules:
         Blood group rule (the A2 switch is off by default).
     centre_exclusions
         Honour each patient's declined donors and donor age limit (default: yes).
+    cpra_with_abo
+        Where cPRA is computed (not recorded), also count the panel donors of an incompatible
+        blood group as ruled out (default: HLA only, as the UK's cRF).
     """
 
     abo: AboRule = field(default_factory=AboRule)
     centre_exclusions: bool = True
+    cpra_with_abo: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,9 @@ class Verdict:
         The arc's score, if compatible.
     breakdown
         The arc's points per scoring component, if compatible.
+    mismatch
+        HLA-A, -B, -DR mismatches written A-B-DR (``"110"``; ``"?"`` for a locus not typed on
+        both sides) and the UK mismatch level (1 to 4; 0 if unknown), if compatible.
     """
 
     donor: str
@@ -104,6 +111,7 @@ class Verdict:
     basis: tuple[str, ...]
     score: float | None
     breakdown: dict[str, float]
+    mismatch: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +134,8 @@ class Compatibility:
         The compatibility rules.
     as_of
         The date waiting time was counted to, if any patient has a listing date.
+    facts
+        The facts of each arc of `pool` (HLA mismatches, ages, cPRA, ...), in arc order.
     """
 
     pool: Pool
@@ -138,6 +148,7 @@ class Compatibility:
     typings: tuple[tuple[str, ...], ...]
     unacceptable: tuple[tuple[str, ...], ...]
     table: Nomenclature
+    facts: ArcFacts
 
     def counts(self) -> dict[str, int]:
         """How many donor-patient pairs fall under each :class:`Exclusion`."""
@@ -180,6 +191,7 @@ class Compatibility:
         basis: list[str] = []
         score = None
         breakdown: dict[str, float] = {}
+        mismatch = None
         compatible = self.exclusion[i, j] == Exclusion.COMPATIBLE
         if compatible:
             basis.append("A2 rule (low anti-A titre)" if self.by_a2[i, j] else "ABO compatible")
@@ -188,8 +200,21 @@ class Compatibility:
             k = int(np.flatnonzero((arcs.donor == i) & (arcs.patient == j))[0])
             score = float(arcs.score[k])
             breakdown = {name: float(v[k]) for name, v in arcs.parts.items()}
+            counts = [self.facts.values[f"mismatch_{x}"][k] for x in ("a", "b", "dr")]
+            level = self.facts.values["mismatch_level"][k]
+            mismatch = (
+                "".join("?" if np.isnan(c) else str(int(c)) for c in counts),
+                0 if np.isnan(level) else int(level),
+            )
         return Verdict(
-            donor_id, patient_id, bool(compatible), tuple(reasons), tuple(basis), score, breakdown
+            donor_id,
+            patient_id,
+            bool(compatible),
+            tuple(reasons),
+            tuple(basis),
+            score,
+            breakdown,
+            mismatch,
         )
 
     def _antigen_reasons(self, i: int, j: int) -> list[str]:
@@ -279,7 +304,8 @@ def build_arcs(
     missing = [j for j, p in enumerate(patients) if p.cpra is None]
     new_patients: list[Patient] = list(patients)
     if missing:
-        values = cpra([unacceptable[j] for j in missing], panel, table=table)
+        groups = [patients[j].blood_group for j in missing] if rules.cpra_with_abo else None
+        values = cpra([unacceptable[j] for j in missing], panel, blood_groups=groups, table=table)
         for j, v in zip(missing, values.tolist(), strict=True):
             new_patients[j] = dataclasses.replace(patients[j], cpra=float(v))
 
@@ -346,6 +372,7 @@ def build_arcs(
         typings=typings,
         unacceptable=unacceptable,
         table=table,
+        facts=facts,
     )
 
 
