@@ -48,7 +48,7 @@ def test_records_are_consistent() -> None:
     # A recorded cPRA is what the shipped panel gives for the recorded antibodies.
     recorded = np.array([p.cpra for p in pool.patients])
     computed = cpra([p.unacceptable for p in pool.patients])
-    assert np.allclose(recorded, computed, atol=1e-4)
+    assert np.allclose(recorded, computed, atol=0.005 + 1e-9)  # recorded in whole percent
 
 
 def test_cpra_lands_in_the_published_bands() -> None:

@@ -19,7 +19,7 @@ How a pool is drawn, for ``n`` patients:
    alleles (``A*02:01``), as labs send them.
 3. Each patient's unacceptable antigens are drawn one by one (commoner antigens first more
    often, never one related to the patient's own) until the cPRA against the shipped panel
-   reaches the target band.
+   reaches the target; it is recorded in whole percent, as labs report cRF.
 4. Real programmes find fewer compatible donors than HLA alone predicts (positive physical
    crossmatches, clinical declines): the UK data show it as a compatibility chance below
    ``1 - cPRA``. Each patient's centre therefore declines each otherwise compatible donor with
@@ -226,12 +226,10 @@ def clinical_pool(
     abo_ok = _ABO[d_group[:n_paired], p_group[owner]]
     has_compatible = np.zeros(n_patients, dtype=bool)
     np.logical_or.at(has_compatible, owner, abo_ok)
-    target = np.array(
-        [
-            _draw_band(CPRA_ABO_COMPATIBLE if c else CPRA_ABO_INCOMPATIBLE, rng)
-            for c in has_compatible
-        ]
-    )
+    target = [
+        _cpra_range(CPRA_ABO_COMPATIBLE if c else CPRA_ABO_INCOMPATIBLE, rng)
+        for c in has_compatible
+    ]
 
     haplotypes = sample_haplotypes(freq, 2 * (n_patients + n_paired + n_ndds), rng)
     antigens = [
@@ -259,7 +257,7 @@ def clinical_pool(
     compatible = candidate & ~positive
     declined: list[list[int]] = []
     for j in range(n_patients):
-        chance = compatibility_chance(float(cpra[j]), rng)
+        chance = compatibility_chance(round(float(cpra[j]), 2), rng)
         n_abo = int(candidate[:, j].sum())
         mine = np.flatnonzero(compatible[:, j])
         share = mine.shape[0] / n_abo if n_abo else 0.0
@@ -292,7 +290,7 @@ def clinical_pool(
             Patient(
                 patient_ids[j],
                 group,
-                round(float(cpra[j]), 4),
+                round(float(cpra[j]), 2),  # labs report cRF in whole percent
                 centre=f"centre-{centre_of_patient[j]:02d}",
                 hla=_written(patient_antigens[j], bool(molecular[j]), table),
                 unacceptable=unacceptable[j],
@@ -338,6 +336,23 @@ _ABO = np.array([[a.can_give_to(b) for b in GROUPS] for a in GROUPS], dtype=bool
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
 
 
+def _cpra_range(
+    bands: Sequence[tuple[tuple[float, float], float]], rng: np.random.Generator
+) -> tuple[float, float, float]:
+    """Draw a cPRA band and a target in it: ``(low, target, high)``.
+
+    The published bands give whole-percent values (0.99, 1.0) as single points; such a value
+    stands for the cPRAs that round to it, so 1.0 is [0.995, 1] and 0.99 is [0.985, 0.995).
+    """
+    weights = np.array([w for _, w in bands])
+    low, high = bands[int(rng.choice(len(bands), p=weights / weights.sum()))][0]
+    if low == high:
+        low, high = max(0.0, low - 0.005), min(1.0, high + 0.005)
+    if high <= 0.0:
+        return 0.0, 0.0, 0.0
+    return low, float(rng.uniform(low, high)), high
+
+
 def _draw_band(
     bands: Sequence[tuple[tuple[float, float], float]], rng: np.random.Generator
 ) -> float:
@@ -365,13 +380,17 @@ def _frequencies() -> dict[str, object]:
 
 def _antibodies(
     typings: Sequence[tuple[str, ...]],
-    target: NDArray[np.float64],
+    target: Sequence[tuple[float, float, float]],
     panel: Panel,
     table: Nomenclature,
     freq: dict[str, object],
     rng: np.random.Generator,
 ) -> tuple[list[tuple[str, ...]], NDArray[np.float64]]:
-    """Draw unacceptable antigens for each patient until their cPRA reaches the target band."""
+    """Draw unacceptable antigens for each patient until their cPRA reaches its target.
+
+    `target` holds ``(low, goal, high)`` per patient: antibodies that would take the cPRA to
+    `high` or above are passed over (except in the top band, whose `high` is 1).
+    """
     loci = freq["loci"]
     assert isinstance(loci, dict)
     candidates: list[str] = []
@@ -390,7 +409,7 @@ def _antibodies(
     out: list[tuple[str, ...]] = []
     values = np.zeros(len(typings))
     for j, own in enumerate(typings):
-        goal = float(target[j])
+        _, goal, high = target[j]
         if goal <= 0.0:
             out.append(())
             continue
@@ -400,15 +419,15 @@ def _antibodies(
         covered = np.zeros(bits.shape[1], dtype=np.uint8)
         chosen: list[str] = []
         value = 0.0
-        slack = 0.005 if goal >= 0.9 else 0.02
+        # Add antibodies while they keep the cPRA inside the band, until it reaches the goal.
         for k in order.tolist():
             trial = covered | cand_bits[k]
             v = int(_POPCOUNT[trial].sum()) / n
-            if v > goal + slack:
+            if v >= high and not (high >= 1.0 and v <= 1.0):
                 continue
             covered, value = trial, v
             chosen.append(candidates[k])
-            if value >= goal - slack:
+            if value >= goal:
                 break
         out.append(tuple(chosen))
         values[j] = value
