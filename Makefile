@@ -8,13 +8,13 @@ BIN := $(VENV)/bin
 $(BIN)/activate: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[service,test]'
 	touch $(BIN)/activate
 
 venv: $(BIN)/activate
 
 run: venv
-	$(BIN)/possible solve --example
+	$(BIN)/possible serve --demo --database sqlite:///possible-demo.db
 
 lint: venv
 	$(BIN)/ruff check src tests bench

@@ -202,3 +202,24 @@ def test_generate_clinical_needs_pool_format(runner: CliRunner, tmp_path: Path) 
     result = runner.invoke(app, [*args, "-o", str(path)])
     assert result.exit_code == 2
     assert "pool JSON only" in result.stderr
+
+
+def test_serve_refuses_demo_data_in_production(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSSIBLE_ENVIRONMENT", "production")
+    monkeypatch.setenv("POSSIBLE_SECRET_KEY", "s" * 40)
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    result = runner.invoke(app, ["serve", "--demo", "--database", url])
+    assert result.exit_code == 2
+    assert "--demo is for development" in result.stderr
+
+
+def test_serve_refuses_the_default_secret_in_production(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POSSIBLE_ENVIRONMENT", "production")
+    monkeypatch.delenv("POSSIBLE_SECRET_KEY", raising=False)
+    result = runner.invoke(app, ["serve", "--database", f"sqlite:///{tmp_path / 'x.db'}"])
+    assert result.exit_code == 2
+    assert "refusing to start in production" in result.stderr

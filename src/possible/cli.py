@@ -232,6 +232,50 @@ def generate(
     )
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="Database URL (default: POSSIBLE_DATABASE_URL, else sqlite:///possible.db)."
+        ),
+    ] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Seed the demo programme into an empty database.")
+    ] = False,
+) -> None:
+    """Start the registry and matching service (REST API under /api/v1).
+
+    Example: possible serve --demo --port 8000
+    """
+    try:
+        import uvicorn
+
+        from possible.service.app import create_app
+        from possible.service.demo import DEMO_PASSWORD, DEMO_USERS, seed_demo
+        from possible.service.settings import Settings
+    except ImportError as err:
+        _fail(f"the service needs the 'service' extra (pip install 'possible[service]'): {err}")
+    settings = Settings() if database is None else Settings(database_url=database)
+    if demo and settings.environment == "production":
+        _fail("--demo is for development: its passwords are public")
+    try:
+        application = create_app(settings)
+    except RuntimeError as err:
+        _fail(str(err))
+    if demo and seed_demo(application.state.db):
+        typer.echo("Seeded the demo programme: two centres and a generated pool.", err=True)
+    url = f"http://{host}:{port}"
+    typer.echo(f"possible is serving {settings.database_url} at {url}", err=True)
+    typer.echo(f"  API: {url}/api/v1   interactive docs: {url}/docs", err=True)
+    if demo:
+        names = ", ".join(f"{u} ({r}{' of ' + c if c else ''})" for u, (r, c) in DEMO_USERS.items())
+        typer.echo(f"  sign in as {names}; password {DEMO_PASSWORD!r}", err=True)
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
 def main() -> None:
     """Run the command line (the ``possible`` console script)."""
     app()

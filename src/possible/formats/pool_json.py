@@ -48,7 +48,7 @@ from possible.hla.typing import read_names
 
 T = TypeVar("T")
 
-__all__ = ["FORMAT", "VERSION", "read_pool_json", "write_pool_json"]
+__all__ = ["FORMAT", "VERSION", "pool_json_text", "read_pool_json", "write_pool_json"]
 
 FORMAT = "possible.pool"
 """The value of the top-level ``"format"`` key."""
@@ -327,7 +327,12 @@ def write_pool_json(
     as_of
         The date of the matching run the pool is for, written as ``"as_of"`` (version 2).
     """
-    write_text(path, _pool_json_text(pool, as_of))
+    write_text(path, pool_json_text(pool, as_of=as_of))
+
+
+def pool_json_text(pool: Pool, *, as_of: dt.date | None = None) -> str:
+    """Return the text :func:`write_pool_json` writes (to keep a pool in a database, say)."""
+    return _pool_json_text(pool, as_of)
 
 
 def _pool_json_text(pool: Pool, as_of: dt.date | None = None) -> str:

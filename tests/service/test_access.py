@@ -1,0 +1,116 @@
+"""Who may do what: each role's allowed and forbidden actions, through the real app."""
+
+from __future__ import annotations
+
+import pytest
+
+from possible.service.app import create_app
+from possible.service.settings import Settings
+from registry_app import Api
+
+NEW_PATIENT = {
+    "id": "NP1",
+    "blood_group": "A",
+    "hla": ["A2", "B*44:02", "DR4"],
+    "unacceptable": ["A1"],
+}
+
+
+def test_signing_in_and_out(api: Api) -> None:
+    assert api.get(None, "/patients").status_code == 401
+    bad = api.client.get("/api/v1/patients", headers={"Authorization": "Bearer forged"})
+    assert bad.status_code == 401
+    me = api.get("north", "/me").json()
+    assert (me["role"], me["centre_id"]) == ("coordinator", "north")
+
+
+def test_failed_sign_ins_are_limited(api: Api) -> None:
+    for _ in range(5):
+        r = api.client.post("/api/v1/auth/token", data={"username": "north", "password": "wrong"})
+        assert r.status_code == 401
+    r = api.client.post("/api/v1/auth/token", data={"username": "north", "password": "wrong"})
+    assert r.status_code == 429
+
+
+def test_coordinator_reads_and_writes_only_their_centre(api: Api) -> None:
+    r = api.post("north", "/patients", json=NEW_PATIENT)
+    assert r.status_code == 201, r.text
+    assert r.json()["centre_id"] == "north"
+    assert r.json()["status"] == "referral"
+    assert api.get("north", "/patients/NP1").status_code == 200
+    assert api.get("south", "/patients/NP1").status_code == 403  # cross-centre read refused
+    listed = api.get("south", "/patients", params={"limit": 500}).json()
+    assert {p["centre_id"] for p in listed["items"]} == {"south"}
+    assert "NP1" not in {p["id"] for p in listed["items"]}
+    r = api.post("south", "/patients", json={**NEW_PATIENT, "id": "NP2", "centre_id": "north"})
+    assert r.status_code == 403
+    r = api.patch("south", "/patients/NP1", json={"version": 1, "cpra": 0.5})
+    assert r.status_code == 403
+
+
+def test_administrator_runs_the_programme_but_reads_no_records(api: Api) -> None:
+    assert api.get("admin", "/patients").status_code == 403
+    assert api.get("admin", "/donors").status_code == 403
+    assert api.post("admin", "/centres", json={"id": "east", "name": "East"}).status_code == 201
+    assert api.post("north", "/centres", json={"id": "west", "name": "West"}).status_code == 403
+    r = api.post(
+        "admin",
+        "/users",
+        json={
+            "username": "east1",
+            "password": "a-long-password-1",
+            "role": "coordinator",
+            "centre_id": "east",
+        },
+    )
+    assert r.status_code == 201
+    assert api.post("north", "/match-runs", json={}).status_code == 403
+
+
+def test_auditor_reads_everything_and_changes_nothing(api: Api) -> None:
+    assert api.get("auditor", "/patients").json()["total"] == 40
+    assert api.get("auditor", "/audit-events").status_code == 200
+    assert api.get("north", "/audit-events").status_code == 403
+    assert api.get("admin", "/audit-events").status_code == 403
+    assert api.post("auditor", "/patients", json=NEW_PATIENT).status_code == 403
+    assert api.post("auditor", "/match-runs", json={}).status_code == 403
+
+
+def test_every_read_and_change_is_audited_without_personal_data(api: Api) -> None:
+    api.post("north", "/patients", json=NEW_PATIENT)
+    api.get("north", "/patients/NP1")
+    api.get("south", "/patients/NP1")
+    events = api.get("auditor", "/audit-events", params={"subject_id": "NP1"}).json()["items"]
+    seen = [(e["actor"], e["action"]) for e in events]
+    assert ("north", "create") in seen
+    assert ("north", "read") in seen
+    assert ("south", "refused") in seen
+    text = str(events)
+    for value in ("B*44:02", "DR4", "'A'"):
+        assert value not in text
+
+
+def test_invalid_input_gets_422_naming_the_field(api: Api) -> None:
+    r = api.post("north", "/patients", json={**NEW_PATIENT, "hla": ["A2", "Q99"]})
+    assert r.status_code == 422
+    detail = r.json()["detail"][0]
+    assert detail["loc"][-1] == "hla"
+    assert "Q99" in detail["msg"]
+    r = api.post("north", "/patients", json={**NEW_PATIENT, "blood_group": "C"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"][-1] == "blood_group"
+
+
+def test_concurrent_edits_lose_no_update(api: Api) -> None:
+    api.post("north", "/patients", json=NEW_PATIENT)
+    first = api.patch("north", "/patients/NP1", json={"version": 1, "cpra": 0.3})
+    assert first.status_code == 200
+    assert first.json()["version"] == 2
+    second = api.patch("north", "/patients/NP1", json={"version": 1, "cpra": 0.9})
+    assert second.status_code == 409
+    assert api.get("north", "/patients/NP1").json()["cpra"] == 0.3
+
+
+def test_production_refuses_the_default_secret(database_url: str) -> None:
+    with pytest.raises(RuntimeError, match="refusing to start in production"):
+        create_app(Settings(database_url=database_url, environment="production"))

@@ -1,0 +1,243 @@
+"""Matching runs and exchanges through the real app: proposal, acceptance, crossmatch, surgery,
+consent withdrawal, reproducibility and restarts."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from possible.registry.models import Donor, MatchRun, Patient
+from possible.registry.runs import execute_run
+from registry_app import Api, make_app
+
+POLICY = {"max_cycle": 3, "max_chain": 2, "objective": "transplants", "scoring": "uk"}
+
+
+def run(api: Api) -> dict[str, Any]:
+    r = api.post("admin", "/match-runs", json=POLICY)
+    assert r.status_code == 202, r.text
+    api.wait()
+    done = api.get("admin", f"/match-runs/{r.json()['id']}").json()
+    assert done["status"] == "done", done
+    return done  # type: ignore[no-any-return]
+
+
+def people_of(exchange: dict[str, Any]) -> list[str]:
+    ids = [x for t in exchange["transplants"] for x in (t["donor"], t["patient"])]
+    return ids + ([exchange["to_waiting_list"]] if exchange["to_waiting_list"] else [])
+
+
+def state(api: Api, person: str) -> str:
+    with api.app.state.db.session() as session:
+        row = session.get(Donor, person) or session.get(Patient, person)
+        assert row is not None
+        return row.status
+
+
+def test_a_run_proposes_exchanges_and_matches_their_people(api: Api) -> None:
+    result = run(api)
+    assert result["result"]["status"] == "optimal"
+    assert result["solver"]["name"] == "highs"
+    exchanges = api.get("admin", "/exchanges", params={"run_id": result["id"]}).json()
+    assert exchanges, "the demo pool should give at least one exchange"
+    assert len(exchanges) == len(result["result"]["exchanges"])
+    for e in exchanges:
+        assert e["state"] == "proposed"
+        for person in people_of(e):
+            assert state(api, person) == "matched"
+    # A coordinator sees only the exchanges involving their centre.
+    mine = api.get("north", "/exchanges").json()
+    assert all("north" in e["centres"] for e in mine)
+    assert {e["id"] for e in mine} == {e["id"] for e in exchanges if "north" in e["centres"]}
+
+
+def test_rerunning_a_snapshot_gives_the_identical_result(api: Api) -> None:
+    first = run(api)
+    r = api.post("admin", f"/match-runs/{first['id']}/rerun")
+    assert r.status_code == 202
+    api.wait()
+    again = api.get("admin", f"/match-runs/{r.json()['id']}").json()
+    assert again["status"] == "done"
+    assert again["snapshot_digest"] == first["snapshot_digest"]
+    assert again["result_digest"] == first["result_digest"]
+    assert api.get("admin", "/exchanges", params={"run_id": again["id"]}).json() == []
+
+
+def accept_all(api: Api, exchange: dict[str, Any]) -> dict[str, Any]:
+    out = exchange
+    for centre in exchange["centres"]:
+        r = api.post(centre, f"/exchanges/{exchange['id']}/accept")
+        assert r.status_code == 200, r.text
+        out = r.json()
+    assert out["state"] == "accepted"
+    return out
+
+
+def test_a_failed_crossmatch_releases_everyone(api: Api) -> None:
+    result = run(api)
+    exchange = api.get("admin", "/exchanges", params={"run_id": result["id"]}).json()[0]
+    centre = exchange["centres"][0]
+    accept_all(api, exchange)
+    r = api.post(
+        centre,
+        f"/exchanges/{exchange['id']}/crossmatch",
+        json={"passed": False, "detail": "positive B-cell"},
+    )
+    assert r.status_code == 200
+    assert r.json()["state"] == "broken"
+    assert r.json()["broken_reason"] == "crossmatch failed: positive B-cell"
+    for person in people_of(exchange):
+        assert state(api, person) == "active"
+    # Released people are in the next run's pool again.
+    assert run(api)["result"]["status"] == "optimal"
+
+
+def test_an_exchange_carried_to_surgery_schedules_follow_ups(api: Api) -> None:
+    result = run(api)
+    exchange = api.get("admin", "/exchanges", params={"run_id": result["id"]}).json()[0]
+    centre = exchange["centres"][0]
+    accept_all(api, exchange)
+    assert (
+        api.post(
+            centre, f"/exchanges/{exchange['id']}/crossmatch", json={"passed": True}
+        ).status_code
+        == 200
+    )
+    assert (
+        api.post(
+            centre, f"/exchanges/{exchange['id']}/schedule", json={"on": "2026-03-01"}
+        ).status_code
+        == 200
+    )
+    r = api.post(centre, f"/exchanges/{exchange['id']}/done", params={"on": "2026-03-01"})
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "done"
+    donors = [t["donor"] for t in exchange["transplants"]]
+    for donor in donors:
+        assert state(api, donor) == "donated"
+    for t in exchange["transplants"]:
+        assert state(api, t["patient"]) == "transplanted"
+    # Three visits per donor; on 2027-06-01 the 6-month and 1-year ones are overdue.
+    seen = api.get("auditor", "/follow-ups").json()
+    assert len([f for f in seen if f["donor_id"] in donors]) == 3 * len(donors)
+    late = api.get("auditor", "/follow-ups", params={"overdue": True, "today": "2027-06-01"}).json()
+    assert {f["label"] for f in late if f["donor_id"] == donors[0]} == {"6 months", "1 year"}
+    visit = next(f for f in late if f["donor_id"] == donors[0] and f["label"] == "6 months")
+    owner = api.get("auditor", f"/donors/{donors[0]}").json()["centre_id"]
+    r = api.patch(
+        owner,
+        f"/follow-ups/{visit['id']}",
+        json={
+            "version": visit["version"],
+            "done_on": "2026-09-01",
+            "egfr": 71.0,
+            "systolic": 128,
+            "diastolic": 80,
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["overdue"] is False
+    # Terminal states stay terminal.
+    assert (
+        api.post(
+            centre, f"/exchanges/{exchange['id']}/break", json={"reason": "too late"}
+        ).status_code
+        == 409
+    )
+
+
+def test_consent_withdrawal_breaks_a_proposed_exchange_at_once(api: Api) -> None:
+    result = run(api)
+    exchange = api.get("admin", "/exchanges", params={"run_id": result["id"]}).json()[0]
+    donor = exchange["transplants"][0]["donor"]
+    owner = api.get("auditor", f"/donors/{donor}").json()["centre_id"]
+    r = api.post(owner, f"/donors/{donor}/withdraw-consent")
+    assert r.status_code == 200
+    assert r.json()["status"] == "withdrawn"
+    after = next(e for e in api.get("admin", "/exchanges").json() if e["id"] == exchange["id"])
+    assert after["state"] == "broken"
+    assert after["broken_reason"] == "donor withdrew consent"
+    for person in people_of(exchange):
+        if person != donor:
+            assert state(api, person) == "active"
+    # No later run can select the donor.
+    later = run(api)
+    chosen = {
+        x
+        for e in later["result"]["exchanges"]
+        for x in people_of({**e, "to_waiting_list": e.get("to_waiting_list")})
+    }
+    assert donor not in chosen
+    with api.app.state.db.session() as session:
+        snapshot = session.get(MatchRun, later["id"]).snapshot
+    assert f'"{donor}"' not in snapshot  # not even in the pool the run saw
+
+
+def test_consent_withdrawn_during_a_run_is_honoured_when_it_ends(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queued: list[int] = []
+    monkeypatch.setattr(api.app.state.worker, "submit", queued.append)
+    r = api.post("admin", "/match-runs", json=POLICY)
+    assert r.status_code == 202
+    # The run's snapshot is taken; now a donor of the pool withdraws before the solve ends.
+    probe = run_now(api, queued[0], dry=True)
+    donor = next(t["donor"] for e in probe for t in e["transplants"])
+    owner = api.get("auditor", f"/donors/{donor}").json()["centre_id"]
+    assert api.post(owner, f"/donors/{donor}/withdraw-consent").status_code == 200
+    execute_run(api.app.state.db, queued[0])
+    exchanges = api.get("admin", "/exchanges", params={"run_id": queued[0]}).json()
+    hit = [e for e in exchanges if donor in people_of(e)]
+    assert len(hit) == 1
+    assert hit[0]["state"] == "broken"
+    assert donor in hit[0]["broken_reason"]
+    for person in people_of(hit[0]):
+        assert state(api, person) in ("active", "withdrawn")
+    assert state(api, donor) == "withdrawn"
+
+
+def run_now(api: Api, run_id: int, *, dry: bool) -> list[dict[str, Any]]:
+    """Solve a queued run's snapshot without recording anything (to know what it will pick)."""
+    from possible.registry.runs import _solve_snapshot
+
+    with api.app.state.db.session() as session:
+        row = session.get(MatchRun, run_id)
+        assert row is not None
+        snapshot, policy = row.snapshot, dict(row.policy)
+    assert dry
+    return _solve_snapshot(snapshot, policy, lambda _m: None)["exchanges"]  # type: ignore[no-any-return]
+
+
+def test_restart_loses_nothing_and_resumes_queued_runs(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(database_url)
+    with TestClient(app) as client:
+        api = Api(client)
+        assert (
+            api.post("north", "/patients", json={"id": "KEEP", "blood_group": "O"}).status_code
+            == 201
+        )
+        monkeypatch.setattr(app.state.worker, "submit", lambda _id: None)  # the process dies first
+        run_id = api.post("admin", "/match-runs", json=POLICY).json()["id"]
+    monkeypatch.undo()
+    again = make_app(database_url)
+    with TestClient(again) as client:
+        api = Api(client)
+        assert api.get("north", "/patients/KEEP").json()["blood_group"] == "O"
+        api.wait()
+        assert api.get("admin", f"/match-runs/{run_id}").json()["status"] == "done"
+
+
+def test_no_patient_attribute_reaches_the_logs(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    patient = api.get("auditor", "/patients", params={"limit": 1}).json()["items"][0]
+    run(api)
+    api.get("north", f"/patients/{patient['id']}")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert caplog.records, "the run logs at debug level, so this test looks at real output"
+    for name in patient["hla"] + patient["unacceptable"]:
+        assert name not in logged
