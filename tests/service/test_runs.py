@@ -241,3 +241,26 @@ def test_no_patient_attribute_reaches_the_logs(api: Api, caplog: pytest.LogCaptu
     assert caplog.records, "the run logs at debug level, so this test looks at real output"
     for name in patient["hla"] + patient["unacceptable"]:
         assert name not in logged
+
+
+def test_dashboard_and_timeline(api: Api) -> None:
+    result = run(api)
+    board = api.get("north", "/dashboard", params={"today": "2026-01-01"}).json()
+    assert board["scope"] == "north"
+    total = sum(board["patients_by_status"].values())
+    assert total == api.get("north", "/patients").json()["total"]
+    assert set(board["active_by_cpra_band"]) <= {"0-49%", "50-84%", "85-94%", "95-100%", "unknown"}
+    assert board["waiting_longest"] == sorted(board["waiting_longest"], key=lambda w: -w["days"])
+    admin = api.get("admin", "/dashboard").json()
+    assert admin["scope"] == "programme"
+    assert "waiting_longest" not in admin  # no person-level lists for the administrator
+    summary = result["result"]["summary"]
+    assert summary["transplants"] == sum(summary["matched"]["by_blood_group"].values())
+    exchange = api.get("north", "/exchanges").json()[0]
+    person = next(t["patient"] for t in exchange["transplants"])
+    owner = api.get("auditor", f"/patients/{person}").json()["centre_id"]
+    story = api.get(owner, f"/people/{person}/timeline").json()
+    kinds = [e["what"] for e in story["events"]]
+    assert {"state", "run", "exchange"} <= set(kinds)
+    other = "south" if owner == "north" else "north"
+    assert api.get(other, f"/people/{person}/timeline").status_code == 403

@@ -28,8 +28,10 @@ from possible.registry.lifecycle import move_person
 from possible.registry.models import Donor, Exchange, MatchRun, Patient
 
 __all__ = [
+    "CPRA_BANDS",
     "DEFAULT_POLICY",
     "copy_policy",
+    "cpra_band",
     "create_run",
     "execute_run",
     "result_digest",
@@ -203,7 +205,52 @@ def _solve_snapshot(
     doc = result.to_dict()
     doc["policy"] = dict(policy)
     doc["compatibility"] = compat.counts()
+    doc["summary"] = _summary(compat.pool, doc)
     return doc
+
+
+CPRA_BANDS = (
+    (0.0, 0.5, "0-49%"),
+    (0.5, 0.85, "50-84%"),
+    (0.85, 0.95, "85-94%"),
+    (0.95, 1.01, "95-100%"),
+)
+"""Sensitisation bands used in summaries and dashboards."""
+
+
+def cpra_band(cpra: float | None) -> str:
+    """Name the sensitisation band of a cPRA (``"unknown"`` without one)."""
+    if cpra is None:
+        return "unknown"
+    return next(name for low, high, name in CPRA_BANDS if low <= cpra < high)
+
+
+def _summary(pool: Pool, doc: dict[str, Any]) -> dict[str, Any]:
+    """Transplants and patients left, by blood group and sensitisation band (counts only)."""
+    patients = {p.id: p for p in pool.patients}
+    matched = [t["patient"] for e in doc["exchanges"] for t in e["transplants"]]
+    left = [u["patient"] for u in doc["unmatched"]]
+
+    def count(ids: list[str]) -> dict[str, dict[str, int]]:
+        groups: dict[str, int] = {}
+        bands: dict[str, int] = {}
+        for pid in ids:
+            p = patients[pid]
+            g = p.blood_group.value if p.blood_group else "unknown"
+            groups[g] = groups.get(g, 0) + 1
+            b = cpra_band(p.cpra)
+            bands[b] = bands.get(b, 0) + 1
+        return {
+            "by_blood_group": dict(sorted(groups.items())),
+            "by_cpra_band": dict(sorted(bands.items())),
+        }
+
+    return {
+        "transplants": len(matched),
+        "patients": len(patients),
+        "matched": count(matched),
+        "unmatched": count(left),
+    }
 
 
 def _propose(session: Session, run: MatchRun, result: dict[str, Any]) -> None:

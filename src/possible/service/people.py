@@ -20,7 +20,16 @@ from possible.registry.lifecycle import (
     open_exchanges_of,
     withdraw_consent,
 )
-from possible.registry.models import Donor, FollowUp, Patient, Revision
+from possible.registry.models import (
+    Donor,
+    Exchange,
+    FollowUp,
+    MatchRun,
+    Patient,
+    Revision,
+    StateChange,
+)
+from possible.registry.runs import cpra_band
 from possible.service.deps import Actor, audit, get_session, require
 from possible.service.schemas import (
     DonorIn,
@@ -340,3 +349,135 @@ def record_follow_up(
     session.flush()
     audit(session, actor, "update", "follow_up", str(follow_up_id), donor=row.donor_id)
     return row
+
+
+@router.get("/dashboard")
+def dashboard(
+    actor: Annotated[Actor, require("coordinator", "auditor", "admin")],
+    session: SessionDep,
+    today: dt.date | None = None,
+) -> dict[str, Any]:
+    """Count what the signed-in user's dashboard shows: their centre's, or the programme's.
+
+    Pool size by status, blood group and sensitisation band; for coordinators and auditors
+    also the patients waiting longest and the follow-ups due or overdue.
+    """
+    day = today or dt.date.today()
+    centre = actor.centre_id if actor.role == "coordinator" else None
+    patients = (
+        select(Patient) if centre is None else select(Patient).where(Patient.centre_id == centre)
+    )
+    donors = select(Donor) if centre is None else select(Donor).where(Donor.centre_id == centre)
+    prow = list(session.scalars(patients))
+    drow = list(session.scalars(donors))
+    active = [p for p in prow if p.status == "active"]
+
+    def tally(values: list[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for v in values:
+            out[v] = out.get(v, 0) + 1
+        return dict(sorted(out.items()))
+
+    doc: dict[str, Any] = {
+        "scope": centre or "programme",
+        "patients_by_status": tally([p.status for p in prow]),
+        "donors_by_status": tally([d.status for d in drow]),
+        "active_by_blood_group": tally([p.blood_group for p in active]),
+        "active_by_cpra_band": tally([cpra_band(p.cpra) for p in active]),
+    }
+    if actor.role != "admin":
+        waiting = sorted((p for p in active if p.listed), key=lambda p: (p.listed, p.id))[:10]
+        doc["waiting_longest"] = [
+            {"id": p.id, "listed": p.listed.isoformat(), "days": (day - p.listed).days}
+            for p in waiting
+            if p.listed is not None
+        ]
+        soon = day + dt.timedelta(days=30)
+        query = select(FollowUp).join(Donor, FollowUp.donor_id == Donor.id)
+        if centre is not None:
+            query = query.where(Donor.centre_id == centre)
+        due = session.scalars(
+            query.where(FollowUp.done_on.is_(None), FollowUp.due_on <= soon).order_by(
+                FollowUp.due_on
+            )
+        )
+        doc["follow_ups_due"] = [
+            {
+                "id": f.id,
+                "donor_id": f.donor_id,
+                "label": f.label,
+                "due_on": f.due_on.isoformat(),
+                "overdue": f.due_on < day,
+            }
+            for f in due
+        ]
+    audit(session, actor, "dashboard", None, None)
+    return doc
+
+
+@router.get("/people/{person_id}/timeline")
+def timeline(person_id: str, actor: Carer, session: SessionDep) -> dict[str, Any]:
+    """Tell a person's story: state changes, runs they were in, exchanges, follow-ups."""
+    model: type[Patient] | type[Donor] = Patient if session.get(Patient, person_id) else Donor
+    row = _get(session, actor, model, person_id)
+    kind = "patient" if model is Patient else "donor"
+    events: list[dict[str, Any]] = []
+    for change in session.scalars(
+        select(StateChange).where(
+            StateChange.subject_type == kind, StateChange.subject_id == person_id
+        )
+    ):
+        events.append(
+            {
+                "at": change.at.isoformat(),
+                "what": "state",
+                "from": change.from_state,
+                "to": change.to_state,
+                "reason": change.reason,
+            }
+        )
+    needle = f'"id":"{person_id}"'
+    for run in session.scalars(select(MatchRun).where(MatchRun.snapshot.contains(needle))):
+        events.append(
+            {
+                "at": run.created_at.isoformat(),
+                "what": "run",
+                "run_id": run.id,
+                "status": run.status,
+            }
+        )
+    for exchange in session.scalars(select(Exchange).order_by(Exchange.id)):
+        members = {x for t in exchange.transplants for x in (t["donor"], t["patient"])}
+        if person_id in members or exchange.to_waiting_list == person_id:
+            events.append(
+                {
+                    "at": exchange.created_at.isoformat(),
+                    "what": "exchange",
+                    "exchange_id": exchange.id,
+                    "run_id": exchange.run_id,
+                    "kind": exchange.kind,
+                    "state": exchange.state,
+                }
+            )
+    follow_ups = []
+    if kind == "donor":
+        for f in session.scalars(
+            select(FollowUp).where(FollowUp.donor_id == person_id).order_by(FollowUp.due_on)
+        ):
+            follow_ups.append(
+                {
+                    "id": f.id,
+                    "label": f.label,
+                    "due_on": f.due_on.isoformat(),
+                    "done_on": f.done_on and f.done_on.isoformat(),
+                }
+            )
+    audit(session, actor, "read", kind, person_id, view="timeline")
+    events.sort(key=lambda e: str(e["at"]))
+    return {
+        "id": row.id,
+        "kind": kind,
+        "status": row.status,
+        "events": events,
+        "follow_ups": follow_ups,
+    }
