@@ -7,9 +7,11 @@ import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -25,6 +27,9 @@ from possible.service.settings import Settings
 __all__ = ["Worker", "create_app"]
 
 logger = logging.getLogger(__name__)
+
+WEB = Path(__file__).parent / "web"
+"""The web app's files (HTML, JavaScript, CSS), served at ``/`` and ``/static``."""
 
 
 class Worker:
@@ -96,6 +101,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.login_limiter = LoginLimiter(settings.login_attempts, settings.login_window_seconds)
     for router in (programme.router, people.router, matching.router):
         app.include_router(router, prefix="/api/v1")
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(WEB / "index.html")
 
     @app.exception_handler(StaleDataError)
     async def stale(_: Request, __: StaleDataError) -> JSONResponse:

@@ -47,7 +47,7 @@ class Actor:
 def current_user(
     request: Request,
     token: Annotated[str, Depends(oauth2)],
-    session: Annotated[Session, Depends(get_session)],
+    session: Annotated[Session, Depends(get_session, scope="function")],
 ) -> Actor:
     """Return the user behind the bearer token; 401 without a valid one."""
     settings: Settings = request.app.state.settings

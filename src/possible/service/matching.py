@@ -24,7 +24,7 @@ from possible.service.schemas import BreakIn, CrossmatchIn, ExchangeOut, RunIn, 
 __all__ = ["router"]
 
 router = APIRouter()
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 Admin = Annotated[Actor, require("admin")]
 Anyone = Annotated[Actor, Depends(current_user)]
 

@@ -49,7 +49,7 @@ __all__ = ["router"]
 router = APIRouter()
 Carer = Annotated[Actor, require("coordinator", "auditor")]
 Writer = Annotated[Actor, require("coordinator")]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _visible(actor: Actor, model: type[Patient] | type[Donor]) -> Any:

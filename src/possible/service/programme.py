@@ -19,7 +19,7 @@ from possible.service.settings import Settings
 __all__ = ["router"]
 
 router = APIRouter()
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 @router.post("/auth/token", response_model=Token)
