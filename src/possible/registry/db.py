@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["Database"]
@@ -39,6 +39,7 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def migrate(self) -> None:
@@ -68,7 +69,20 @@ class Database:
 
 
 def _sqlite_pragmas(connection: object, _record: object) -> None:
+    # SQLAlchemy, not the driver, starts transactions (see _sqlite_begin).
+    connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """Take SQLite's write lock when a transaction starts.
+
+    Every request writes (at least its audit event). A transaction that reads first and only
+    then asks for the write lock cannot wait for it (SQLite answers "database is locked" at
+    once, to avoid a deadlock); asking at the start makes writers queue instead.
+    """
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -15,7 +15,7 @@ from possible.registry.models import AuditEvent, User
 from possible.service.security import read_token
 from possible.service.settings import Settings
 
-__all__ = ["Actor", "audit", "current_user", "get_session", "require"]
+__all__ = ["Actor", "SessionDep", "audit", "current_user", "get_session", "require"]
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token")
 
@@ -25,6 +25,18 @@ def get_session(request: Request) -> Iterator[Session]:
     db: Database = request.app.state.db
     with db.session() as session:
         yield session
+
+
+DB_CONCURRENCY = 8
+"""Requests using the database at once. More wait in the event loop, holding no thread: the
+commit runs on a worker thread of its own, so a full thread pool of requests waiting for
+connections or for SQLite's write lock would otherwise stall every request."""
+
+SessionDep = Annotated[
+    Session, Depends(get_session, scope="function", max_concurrency=DB_CONCURRENCY)
+]
+"""The request's session, committed before the response is sent (so a client's next request
+always sees its writes); one shared limit across all routes."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +59,7 @@ class Actor:
 def current_user(
     request: Request,
     token: Annotated[str, Depends(oauth2)],
-    session: Annotated[Session, Depends(get_session, scope="function")],
+    session: SessionDep,
 ) -> Actor:
     """Return the user behind the bearer token; 401 without a valid one."""
     settings: Settings = request.app.state.settings

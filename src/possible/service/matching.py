@@ -18,13 +18,12 @@ from sqlalchemy.orm import Session
 from possible.registry.lifecycle import move_exchange
 from possible.registry.models import Exchange, ExchangeAcceptance, MatchRun
 from possible.registry.runs import create_run
-from possible.service.deps import Actor, audit, current_user, get_session, require
+from possible.service.deps import Actor, SessionDep, audit, current_user, require
 from possible.service.schemas import BreakIn, CrossmatchIn, ExchangeOut, RunIn, RunOut, ScheduleIn
 
 __all__ = ["router"]
 
 router = APIRouter()
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 Admin = Annotated[Actor, require("admin")]
 Anyone = Annotated[Actor, Depends(current_user)]
 

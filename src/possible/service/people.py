@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -30,7 +30,7 @@ from possible.registry.models import (
     StateChange,
 )
 from possible.registry.runs import cpra_band
-from possible.service.deps import Actor, audit, get_session, require
+from possible.service.deps import Actor, SessionDep, audit, require
 from possible.service.schemas import (
     DonorIn,
     DonorOut,
@@ -49,7 +49,6 @@ __all__ = ["router"]
 router = APIRouter()
 Carer = Annotated[Actor, require("coordinator", "auditor")]
 Writer = Annotated[Actor, require("coordinator")]
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def _visible(actor: Actor, model: type[Patient] | type[Donor]) -> Any:

@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from possible.registry.models import AuditEvent, Centre, User
-from possible.service.deps import Actor, audit, current_user, get_session, require
+from possible.service.deps import Actor, SessionDep, audit, current_user, require
 from possible.service.schemas import Centre as CentreSchema
 from possible.service.schemas import Page, Token, UserIn, UserOut
 from possible.service.security import hash_password, issue_token, verify_password
@@ -19,7 +18,6 @@ from possible.service.settings import Settings
 __all__ = ["router"]
 
 router = APIRouter()
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 @router.post("/auth/token", response_model=Token)
