@@ -35,7 +35,7 @@ def _free_port() -> int:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = tmp_path_factory.mktemp("web") / "registry.db"
     app = create_app(Settings(database_url=f"sqlite:///{db}", secret_key="web-test-" + "x" * 40))
-    seed_demo(app.state.db, patients=40, seed=7)
+    seed_demo(app.state.db, patients=80, seed=7)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)

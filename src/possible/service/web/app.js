@@ -128,8 +128,10 @@ function listScreen(kind) {
   return async (main, params) => {
     const title = kind === "patients" ? "Patients" : "Donors";
     main.append(h("h1", {}, title));
-    if (session.role === "coordinator" && kind === "patients") {
-      main.append(h("p", {}, h("a", { class: "button", href: "#/pairs/new" }, "Add a pair")));
+    if (session.role === "coordinator") {
+      main.append(h("p", {}, kind === "patients"
+        ? h("a", { class: "button", href: "#/pairs/new" }, "Add a pair")
+        : h("a", { class: "button", href: "#/donors/new" }, "Add a non-directed donor")));
     }
     const search = h("input", { id: "search", type: "search", value: params.get("q") || "" });
     const status = h("select", { id: "status-filter" }, ["", "referral", "evaluation", "active", "suspended",
@@ -227,23 +229,51 @@ screens.newPair = (main) => {
       await api("POST", "/donors", donor);
       say("Pair added");
       go(`#/patients/${patient.id}`);
-    } catch (err) {
-      const details = Array.isArray(err.body?.detail) ? err.body.detail : [];
-      for (const d of details) {
-        const name = d.loc?.[d.loc.length - 1];
-        const target = map[stage][name];
-        if (target) fieldError(target, d.msg.replace(/^Value error, /, ""));
-      }
-      summary.replaceChildren(h("p", { class: "error" }, details.length
-        ? `The ${stage} could not be saved: please correct the marked fields.` : err.message));
-      const first = Object.values(map[stage]).find((x) => x.input.getAttribute("aria-invalid"));
-      if (first) first.input.focus();
-    }
+    } catch (err) { serverErrors(err, map[stage], summary, stage); }
   } },
     h("fieldset", {}, h("legend", {}, "Patient"), ...["pid", "pgroup", "phla", "punacc", "pcpra", "plisted"].map((k) => f[k].node)),
     h("fieldset", {}, h("legend", {}, "Paired donor"), ...["did", "dgroup", "dhla", "dconsent"].map((k) => f[k].node)),
     summary, h("p", {}, h("button", { type: "submit" }, "Save pair")));
   main.append(h("h1", {}, "Add a pair"), form);
+};
+
+function serverErrors(err, fields, summary, what) {
+  const details = Array.isArray(err.body?.detail) ? err.body.detail : [];
+  for (const d of details) {
+    const target = fields[d.loc?.[d.loc.length - 1]];
+    if (target) fieldError(target, d.msg.replace(/^Value error, /, ""));
+  }
+  summary.replaceChildren(h("p", { class: "error" }, details.length
+    ? `The ${what} could not be saved: please correct the marked fields.` : err.message));
+  const first = Object.values(fields).find((x) => x.input.getAttribute("aria-invalid"));
+  if (first) first.input.focus();
+}
+
+screens.newDonor = (main) => {
+  const f = {
+    id: field("ndd-id", "Donor id (opaque, not a name)", h("input", { required: true })),
+    blood_group: field("ndd-blood-group", "Blood group", h("select", {}, ["", "O", "A", "B", "AB"].map((g) => h("option", { value: g }, g || "choose")))),
+    hla: field("ndd-hla", "HLA typing", h("input", {}), HLA_HINT),
+    date_of_birth: field("ndd-born", "Date of birth", h("input", { type: "date" })),
+    consent_given: field("ndd-consent", "Consent recorded on", h("input", { type: "date" })),
+  };
+  const summary = h("div", { role: "alert" });
+  main.append(h("h1", {}, "Add a non-directed donor"), h("form", { novalidate: true, onsubmit: async (e) => {
+    e.preventDefault();
+    clearErrors(f);
+    summary.replaceChildren();
+    let bad = false;
+    for (const k of ["id", "blood_group"]) if (!f[k].input.value.trim()) { fieldError(f[k], "This is required."); bad = true; }
+    if (bad) { summary.replaceChildren(h("p", { class: "error" }, "Please correct the marked fields.")); return; }
+    const donor = { id: f.id.input.value.trim(), blood_group: f.blood_group.input.value, hla: splitNames(f.hla.input.value) };
+    if (f.date_of_birth.input.value) donor.date_of_birth = f.date_of_birth.input.value;
+    if (f.consent_given.input.value) donor.consent_given = f.consent_given.input.value;
+    try {
+      await api("POST", "/donors", donor);
+      say("Donor added");
+      go(`#/donors/${donor.id}`);
+    } catch (err) { serverErrors(err, f, summary, "donor"); }
+  } }, ...Object.values(f).map((x) => x.node), summary, h("p", {}, h("button", { type: "submit" }, "Save donor"))));
 };
 
 async function personScreen(main, kind, id) {
@@ -507,6 +537,7 @@ async function route() {
   let screen = screens.dashboard, arg;
   if (path === "login") screen = screens.login;
   else if (path === "pairs/new") screen = screens.newPair;
+  else if (path === "donors/new") screen = screens.newDonor;
   else if (parts[0] === "patients" && parts[1]) { screen = screens.patient; arg = decodeURIComponent(parts[1]); }
   else if (parts[0] === "donors" && parts[1]) { screen = screens.donor; arg = decodeURIComponent(parts[1]); }
   else if (parts[0] === "runs" && parts[1]) { screen = screens.run; arg = parts[1]; }
