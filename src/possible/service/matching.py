@@ -9,6 +9,7 @@ exchanges through acceptance, crossmatch, scheduling and surgery.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -163,68 +164,71 @@ def accept(
     return _out(session, row)
 
 
+Acting = Annotated[Actor, require("coordinator", "admin")]
+
+
+def _step(
+    session: Session,
+    actor: Actor,
+    exchange_id: int,
+    action: str,
+    change: Callable[[Exchange], None],
+    **detail: Any,
+) -> ExchangeOut:
+    """Apply one step of an exchange's life, audit it, and return the exchange."""
+    row = _exchange(session, actor, exchange_id)
+    change(row)
+    session.flush()
+    audit(session, actor, action, "exchange", str(exchange_id), **detail)
+    return _out(session, row)
+
+
 @router.post("/exchanges/{exchange_id}/crossmatch", response_model=ExchangeOut)
 def crossmatch(
-    exchange_id: int,
-    body: CrossmatchIn,
-    actor: Annotated[Actor, require("coordinator", "admin")],
-    session: SessionDep,
+    exchange_id: int, body: CrossmatchIn, actor: Acting, session: SessionDep
 ) -> ExchangeOut:
     """Record the physical crossmatch: passed moves it on; failed breaks it, releasing all."""
-    row = _exchange(session, actor, exchange_id)
-    if body.passed:
-        move_exchange(session, row, "crossmatch_passed", actor=actor.id)
-    else:
+
+    def change(row: Exchange) -> None:
+        if body.passed:
+            move_exchange(session, row, "crossmatch_passed", actor=actor.id)
+            return
         if row.state != "accepted":
             raise HTTPException(status.HTTP_409_CONFLICT, f"exchange is {row.state}, not accepted")
         reason = "crossmatch failed" + (f": {body.detail}" if body.detail else "")
         move_exchange(session, row, "broken", actor=actor.id, reason=reason)
-    session.flush()
-    audit(session, actor, "crossmatch", "exchange", str(exchange_id), passed=body.passed)
-    return _out(session, row)
+
+    return _step(session, actor, exchange_id, "crossmatch", change, passed=body.passed)
 
 
 @router.post("/exchanges/{exchange_id}/schedule", response_model=ExchangeOut)
-def schedule(
-    exchange_id: int,
-    body: ScheduleIn,
-    actor: Annotated[Actor, require("coordinator", "admin")],
-    session: SessionDep,
-) -> ExchangeOut:
+def schedule(exchange_id: int, body: ScheduleIn, actor: Acting, session: SessionDep) -> ExchangeOut:
     """Schedule the surgery of an exchange whose crossmatch passed."""
-    row = _exchange(session, actor, exchange_id)
-    move_exchange(session, row, "scheduled", actor=actor.id)
-    row.scheduled_on = body.on
-    session.flush()
-    audit(session, actor, "schedule", "exchange", str(exchange_id))
-    return _out(session, row)
+
+    def change(row: Exchange) -> None:
+        move_exchange(session, row, "scheduled", actor=actor.id)
+        row.scheduled_on = body.on
+
+    return _step(session, actor, exchange_id, "schedule", change)
 
 
 @router.post("/exchanges/{exchange_id}/done", response_model=ExchangeOut)
 def done(
-    exchange_id: int,
-    actor: Annotated[Actor, require("coordinator", "admin")],
-    session: SessionDep,
-    on: dt.date | None = None,
+    exchange_id: int, actor: Acting, session: SessionDep, on: dt.date | None = None
 ) -> ExchangeOut:
     """Mark the transplants done: donors donated (follow-ups scheduled), patients transplanted."""
-    row = _exchange(session, actor, exchange_id)
-    move_exchange(session, row, "done", actor=actor.id, today=on)
-    session.flush()
-    audit(session, actor, "done", "exchange", str(exchange_id))
-    return _out(session, row)
+
+    def change(row: Exchange) -> None:
+        move_exchange(session, row, "done", actor=actor.id, today=on)
+
+    return _step(session, actor, exchange_id, "done", change)
 
 
 @router.post("/exchanges/{exchange_id}/break", response_model=ExchangeOut)
-def break_(
-    exchange_id: int,
-    body: BreakIn,
-    actor: Annotated[Actor, require("coordinator", "admin")],
-    session: SessionDep,
-) -> ExchangeOut:
+def break_(exchange_id: int, body: BreakIn, actor: Acting, session: SessionDep) -> ExchangeOut:
     """Break an exchange with a reason; its people return to the pool."""
-    row = _exchange(session, actor, exchange_id)
-    move_exchange(session, row, "broken", actor=actor.id, reason=body.reason)
-    session.flush()
-    audit(session, actor, "break", "exchange", str(exchange_id))
-    return _out(session, row)
+
+    def change(row: Exchange) -> None:
+        move_exchange(session, row, "broken", actor=actor.id, reason=body.reason)
+
+    return _step(session, actor, exchange_id, "break", change)
