@@ -131,3 +131,31 @@ def test_coordinator_admin_and_auditor_journey(page: Page) -> None:
     expect(table).to_contain_text("start_run")
     expect(table).to_contain_text(f"donor {donor}")
     shot(page, "10-audit-trail")
+
+
+def test_exchange_follow_through_in_the_browser(page: Page) -> None:
+    sign_in(page, "admin")
+    proposed = [e for e in api(page, "/exchanges") if e["state"] == "proposed"]
+    if not proposed:  # the journey above ran first and used them: start another run
+        page.get_by_role("link", name="Matching runs").click()
+        page.get_by_role("button", name="Start matching run").click()
+        expect(page.locator("#run-phase")).to_contain_text("done")
+        proposed = [e for e in api(page, "/exchanges") if e["state"] == "proposed"]
+    exchange = proposed[0]
+    sign_out(page)
+    section = page.locator(f"[data-exchange='{exchange['id']}']")
+    for centre in exchange["centres"]:
+        sign_in(page, centre)
+        page.get_by_role("link", name="Exchanges").click()
+        section.get_by_role("button", name="Accept for my centre").click()
+        expect(section).to_contain_text("accepted by")
+        if centre != exchange["centres"][-1]:
+            sign_out(page)
+    expect(section).to_contain_text("State: accepted")
+    shot(page, "13-exchange-accepted")
+    section.get_by_role("button", name="Crossmatch failed").click()
+    section.get_by_label("Crossmatch failed").fill("positive flow crossmatch")
+    section.get_by_role("button", name="Confirm").click()
+    expect(section).to_contain_text("broken")
+    expect(section).to_contain_text("crossmatch failed: positive flow crossmatch")
+    shot(page, "14-exchange-crossmatch-failed")

@@ -469,28 +469,40 @@ screens.exchanges = async (main) => {
   const list = await api("GET", "/exchanges");
   const mine = session.role === "coordinator" ? `your centre (${session.centre})` : "the programme";
   main.append(h("p", {}, `Exchanges involving ${mine}: ${list.length}.`));
-  const act = (e, path, body, label, cls) => h("button", { class: cls || "secondary", onclick: async () => {
-    try { await api("POST", `/exchanges/${e.id}/${path}`, body()); say(`${label}: done`); route(); }
-    catch (err) { window.alert(err.message); }
+  const post = async (e, path, body, label) => {
+    try { await api("POST", `/exchanges/${e.id}/${path}`, body); say(`${label}: done`); route(); }
+    catch (err) { say(err.message); window.alert(err.message); }
+  };
+  const act = (e, path, label, cls) => h("button", { class: cls || "secondary", onclick: () => post(e, path, undefined, label) }, label);
+  // An action that needs a detail (a date, a reason) opens a small labelled form below it.
+  const ask = (e, area, path, label, input, body, cls) => h("button", { class: cls || "secondary", "aria-expanded": "false", onclick: (ev) => {
+    const id = `ex-${e.id}-${path}-${label.replace(/\W+/g, "-").toLowerCase()}`;
+    input.id = id;
+    ev.currentTarget.setAttribute("aria-expanded", "true");
+    area.replaceChildren(h("form", { class: "row", onsubmit: (s2) => { s2.preventDefault(); post(e, path, body(input.value), label); } },
+      h("div", {}, h("label", { for: id }, label), input), h("div", {}, h("button", { type: "submit" }, "Confirm")),
+      h("div", {}, h("button", { type: "button", class: "secondary", onclick: () => area.replaceChildren() }, "Cancel"))));
+    input.focus();
   } }, label);
   for (const e of list) {
     const actions = [];
+    const area = h("div", { class: "noprint" });
     if (session.role !== "auditor") {
-      if (e.state === "proposed" && session.role === "coordinator" && !e.accepted_by.includes(session.centre)) actions.push(act(e, "accept", () => undefined, "Accept for my centre"));
+      if (e.state === "proposed" && session.role === "coordinator" && !e.accepted_by.includes(session.centre)) actions.push(act(e, "accept", "Accept for my centre"));
       if (e.state === "accepted") {
-        actions.push(act(e, "crossmatch", () => ({ passed: true }), "Crossmatch passed"));
-        actions.push(act(e, "crossmatch", () => ({ passed: false, detail: window.prompt("Crossmatch details") || undefined }), "Crossmatch failed", "danger"));
+        actions.push(h("button", { class: "secondary", onclick: () => post(e, "crossmatch", { passed: true }, "Crossmatch passed") }, "Crossmatch passed"));
+        actions.push(ask(e, area, "crossmatch", "Crossmatch failed", h("input", {}), (v) => ({ passed: false, detail: v || undefined }), "danger"));
       }
-      if (e.state === "crossmatch_passed") actions.push(act(e, "schedule", () => ({ on: window.prompt("Surgery date (YYYY-MM-DD)") }), "Schedule"));
-      if (e.state === "scheduled") actions.push(act(e, "done", () => undefined, "Mark done"));
-      if (!["done", "broken"].includes(e.state)) actions.push(act(e, "break", () => ({ reason: window.prompt("Why can this exchange not go ahead?") || "" }), "Break", "danger"));
+      if (e.state === "crossmatch_passed") actions.push(ask(e, area, "schedule", "Schedule surgery on", h("input", { type: "date", required: true }), (v) => ({ on: v })));
+      if (e.state === "scheduled") actions.push(act(e, "done", "Mark done"));
+      if (!["done", "broken"].includes(e.state)) actions.push(ask(e, area, "break", "Break: reason", h("input", { required: true, minlength: 3 }), (v) => ({ reason: v }), "danger"));
     }
     main.append(h("section", { class: "exchange", "aria-label": `exchange ${e.id}`, "data-exchange": e.id },
       h("h2", {}, `Exchange ${e.id} (run ${e.run_id}): ${e.kind}`),
       h("p", {}, "State: ", h("span", { class: `state state-${e.state}` }, e.state.replace("_", " ")),
         e.broken_reason ? ` (${e.broken_reason})` : "", e.accepted_by.length ? `; accepted by ${e.accepted_by.join(", ")}` : ""),
       diagram({ ...e, length: e.transplants.length }),
-      h("p", { class: "row noprint" }, actions)));
+      h("p", { class: "row noprint" }, actions), area));
   }
 };
 
