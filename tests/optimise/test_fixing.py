@@ -3,6 +3,8 @@ an optimum. Checked against exhaustive search on small random set-packing proble
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -12,6 +14,7 @@ from scipy.sparse import csc_matrix
 from oracles import SETTINGS, brute_force, random_pool
 from possible.graph import build_graph
 from possible.optimise import MipProblem, MipStatus
+from possible.optimise.backend import MipSolution
 from possible.optimise.fixing import lagrangian_bound, restrict, solve_level
 from possible.optimise.formulation import build_formulation
 from possible.optimise.highs import HighsBackend
@@ -148,3 +151,92 @@ def test_a_level_with_every_column_fixed_selects_nothing() -> None:
     assert outcome.solution.status is MipStatus.OPTIMAL
     assert outcome.solution.objective == 0.0
     np.testing.assert_array_equal(outcome.solution.x, np.zeros(problem.n_cols))
+
+
+class RecordingConcurrent:
+    """HiGHS behind the concurrent seam, recording each round and whether it was stopped.
+
+    Rounds below `slow_below` wait (up to 5 s) for their stop signal before solving, so a test
+    can tell that an unneeded round was stopped rather than merely finished.
+    """
+
+    def __init__(self, slow_below: float = -np.inf) -> None:
+        self.inner = HighsBackend(threads=None)
+        self.slow_below = slow_below
+        self.rounds: list[tuple[float | None, bool]] = []
+        self.lock = threading.Lock()
+
+    name = "recording"
+    version = "0"
+    concurrent = True
+
+    def solve(self, problem: MipProblem, **kw: object) -> object:
+        return self.inner.solve(problem, **kw)  # type: ignore[arg-type]
+
+    def solve_relaxation(self, problem: MipProblem, *, time_limit: float | None = None) -> object:
+        return self.inner.solve_relaxation(problem, time_limit=time_limit)
+
+    def solve_stoppable(
+        self,
+        problem: MipProblem,
+        *,
+        stop: threading.Event,
+        time_limit: float | None = None,
+        target: float | None = None,
+    ) -> MipSolution:
+        if target is not None and target < self.slow_below and stop.wait(5.0):
+            with self.lock:
+                self.rounds.append((target, True))
+            return MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), np.nan, np.nan, 0.0)
+        sol = self.inner.solve(problem, time_limit=time_limit, target=target)
+        with self.lock:
+            self.rounds.append((target, False))
+        return sol
+
+
+def real_problem(seed: int) -> MipProblem:
+    pool = random_pool(seed, n_pairs=70, n_ndds=4, density=0.12)
+    form = build_formulation(build_graph(pool), max_cycle=3, max_chain=2, uk=False)
+    return MipProblem(
+        form.features.transplants,
+        form.problem.a_start,
+        form.problem.a_index,
+        form.problem.a_value,
+        form.problem.row_lower,
+        form.problem.row_upper,
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rounds_side_by_side_give_what_rounds_in_turn_give(seed: int) -> None:
+    problem = packing_problem(seed, n_cols=40, n_rows=14, integral=True)
+    everything = np.ones(problem.n_cols, dtype=bool)
+    results = [
+        solve_level(backend, problem, everything, integral=True, start=None, time_limit=None)
+        for backend in (RecordingConcurrent(), HighsBackend(threads=None))
+    ]
+    assert results[0].solution.objective == results[1].solution.objective
+    assert results[0].solution.objective == pytest.approx(brute_force(problem).objective)
+
+
+def test_each_target_is_solved_once_and_unneeded_rounds_are_stopped() -> None:
+    stopped_rounds = 0
+    for seed in range(12):
+        problem = real_problem(seed)
+        everything = np.ones(problem.n_cols, dtype=bool)
+        backend = RecordingConcurrent()
+        outcome = solve_level(
+            backend, problem, everything, integral=True, start=None, time_limit=None
+        )
+        targets = [t for t, _ in backend.rounds]
+        assert len(targets) == len(set(targets)), targets
+        full = HighsBackend().solve(problem)
+        assert outcome.solution.objective == pytest.approx(full.objective)
+        # When the first target is reached, the round started below it is stopped, not run.
+        optimum = outcome.solution.objective
+        backend = RecordingConcurrent(slow_below=optimum)
+        solve_level(backend, problem, everything, integral=True, start=None, time_limit=None)
+        below = [stopped for t, stopped in backend.rounds if t is not None and t < optimum]
+        assert all(below)
+        stopped_rounds += len(below)
+    assert stopped_rounds > 0  # the stop path was really taken

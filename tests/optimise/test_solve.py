@@ -4,6 +4,7 @@ import itertools
 import json
 import math
 import random
+import threading
 
 import networkx as nx
 import numpy as np
@@ -610,3 +611,11 @@ def test_highs_backends_with_different_thread_counts_can_share_a_process() -> No
     results = [solve(pool, backend=HighsBackend(threads=k)) for k in (2, 3)]
     assert [r.status for r in results] == [Status.OPTIMAL, Status.OPTIMAL]
     assert results[0].objective == results[1].objective
+    # Solves from other threads, and then this one again, still work (HiGHS keeps per-thread
+    # state; restarting its scheduler from one thread used to break the others).
+    found: list[Status] = []
+    worker = threading.Thread(target=lambda: found.append(solve(pool).status))
+    worker.start()
+    worker.join()
+    found.append(solve(pool).status)
+    assert found == [Status.OPTIMAL, Status.OPTIMAL]

@@ -8,6 +8,7 @@ library did the work, so a fake backend can stand in for tests.
 from __future__ import annotations
 
 import enum
+import threading
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -16,6 +17,7 @@ from numpy.typing import NDArray
 
 __all__ = [
     "Backend",
+    "ConcurrentBackend",
     "LpSolution",
     "MipProblem",
     "MipSolution",
@@ -155,4 +157,29 @@ class RelaxationBackend(Backend, Protocol):
         self, problem: MipProblem, *, time_limit: float | None = None
     ) -> LpSolution:
         """Maximise `problem` with ``0 <= x <= 1`` continuous, within `time_limit` s."""
+        ...
+
+
+@runtime_checkable
+class ConcurrentBackend(Backend, Protocol):
+    """A MIP solver whose solves may run side by side in threads, each stoppable.
+
+    :func:`possible.optimise.fixing.solve_level` uses it to try the next lower target while
+    the current one is still being decided, and stops whichever answer it no longer needs.
+    """
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether solves may run side by side now (e.g. each on one thread)."""
+        ...
+
+    def solve_stoppable(
+        self,
+        problem: MipProblem,
+        *,
+        stop: threading.Event,
+        time_limit: float | None = None,
+        target: float | None = None,
+    ) -> MipSolution:
+        """Like :meth:`Backend.solve`, but giving up (status time limit) once `stop` is set."""
         ...

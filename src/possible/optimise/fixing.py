@@ -23,7 +23,9 @@ variable fixing*.)
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +35,7 @@ from scipy.sparse import csc_matrix
 from possible.graph.csr import ranges
 from possible.optimise.backend import (
     Backend,
+    ConcurrentBackend,
     MipProblem,
     MipSolution,
     MipStatus,
@@ -232,13 +235,51 @@ def solve_level(
         target = float(np.floor(lag.bound + tol))
     else:
         target = lag.bound - SCORE_TARGET_SHARE * max(1.0, abs(lag.bound))
+    rounds = _Rounds(backend, sub, lag, tol, integral)
+    try:
+        return _descend(
+            rounds,
+            sub,
+            lag,
+            alive,
+            tol,
+            integral,
+            target,
+            known,
+            best,
+            found,
+            seconds,
+            lp_seconds,
+            time_limit,
+            began,
+        )
+    finally:
+        rounds.close()
+
+
+def _descend(
+    rounds: _Rounds,
+    sub: MipProblem,
+    lag: LagrangianBound,
+    alive: NDArray[np.bool_],
+    tol: float,
+    integral: bool,
+    target: float,
+    known: float,
+    best: NDArray[np.float64],
+    found: bool,
+    seconds: float,
+    lp_seconds: float,
+    time_limit: float | None,
+    began: float,
+) -> LevelSolution:
+    """Lower the target until a solution reaches it (see :func:`solve_level`)."""
     while True:
         target = max(target, known)
         keep = lag.could_reach(target, tolerance=tol)
         # An integral level may stop at the first solution worth `target`: nothing is worth
         # more (the bound, or the previous round, says so). A fractional one may not.
-        stop_at = target if integral else None
-        sol = _solve_columns(backend, sub, keep, best, _left(time_limit, began), stop_at)
+        sol = rounds.result(target, best, known, _left(time_limit, began))
         seconds += sol.seconds
         logger.debug(
             "bound %.6g (relaxation in %.2fs); target %.6g: %d of %d columns, %s %.6g",
@@ -268,6 +309,87 @@ def solve_level(
             done = MipSolution(MipStatus.OPTIMAL, best, known, known, seconds)
             return LevelSolution(_widen(done, alive), lag, int(keep.sum()))
         target = target - 1.0 if integral else known
+
+
+class _Rounds:
+    """The MIP solves of one level's descending targets, the next one started early.
+
+    With a :class:`~possible.optimise.backend.ConcurrentBackend`, an integral level's round
+    for ``target - 1`` runs beside the round for ``target`` (kidney exchange relaxations are
+    usually one or two units above the optimum, so the second round is often needed), and is
+    stopped as soon as the first reaches its target. Which answer is used depends only on the
+    rounds' results, never on which finished first, so the outcome stays deterministic.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        problem: MipProblem,
+        lag: LagrangianBound,
+        tol: float,
+        integral: bool,
+    ) -> None:
+        self.backend = backend
+        self.problem = problem
+        self.lag = lag
+        self.tol = tol
+        self.integral = integral
+        self.ahead = integral and isinstance(backend, ConcurrentBackend) and backend.concurrent
+        self._pool: ThreadPoolExecutor | None = None
+        self._early: dict[float, tuple[Future[MipSolution], threading.Event]] = {}
+
+    def result(
+        self, target: float, start: NDArray[np.float64], known: float, time_limit: float | None
+    ) -> MipSolution:
+        """Solve over the columns that could reach `target`, starting the next target early.
+
+        An integral level's solve may stop at the first solution worth `target`.
+        """
+        stop_at = target if self.integral else None
+        if not self.ahead:
+            keep = self.lag.could_reach(target, tolerance=self.tol)
+            return _solve_columns(self.backend, self.problem, keep, start, time_limit, stop_at)
+        current = self._early.pop(target, None) or self._submit(target, time_limit)
+        lower = target - 1.0
+        fresh = lower > known + self.tol and lower not in self._early
+        if fresh and (time_limit is None or time_limit > 0):
+            self._early[lower] = self._submit(lower, time_limit)
+        sol = current[0].result()
+        if sol.status is MipStatus.FEASIBLE and sol.objective >= target - self.tol:
+            self.close()  # the target is reached: lower rounds are not needed
+        return sol
+
+    def _submit(
+        self, target: float, time_limit: float | None
+    ) -> tuple[Future[MipSolution], threading.Event]:
+        assert isinstance(self.backend, ConcurrentBackend)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="possible-round")
+        keep = self.lag.could_reach(target, tolerance=self.tol)
+        stop = threading.Event()
+        backend = self.backend
+        problem = self.problem
+
+        def run() -> MipSolution:
+            if not keep.any():
+                return _solve_columns(backend, problem, keep, None, time_limit, target)
+            sol = backend.solve_stoppable(
+                restrict(problem, keep), stop=stop, time_limit=time_limit, target=target
+            )
+            return _widen(sol, keep)
+
+        return self._pool.submit(run), stop
+
+    def close(self) -> None:
+        """Stop and wait for every round still running."""
+        for _, stop in self._early.values():
+            stop.set()
+        for future, _ in self._early.values():
+            future.result()
+        self._early.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
 
 def _tolerance(bound: float) -> float:

@@ -29,8 +29,10 @@ _banner_lock = threading.Lock()
 _banner_shown = False
 FIRST_ORDER_COLUMNS = 200_000
 """Relaxations with more columns are solved by HiGHS' first-order method (PDLP)."""
-_threads_in_use: int | None = None
-"""Thread count HiGHS' process-wide scheduler was last started with (``None``: its default)."""
+_UNSET = -1
+_process_threads: int | None = _UNSET
+"""Thread count of HiGHS' process-wide scheduler (``None``: its default), fixed by the first
+solve of the process."""
 
 
 def _new_highs() -> highspy.Highs:
@@ -64,14 +66,22 @@ class HighsBackend:
     Parameters
     ----------
     threads
-        Threads HiGHS may use (``None``: its default).
+        Threads each HiGHS solve may use (``None``: HiGHS' default). The default, 1, lets
+        :func:`~possible.optimise.fixing.solve_level` run two target rounds side by side; on
+        kidney exchange models HiGHS' branch-and-cut gains little from a second thread of its
+        own (measured on the UK instances in ``bench/``).
     random_seed
         Fixed seed so that equal inputs give equal answers.
     """
 
-    def __init__(self, *, threads: int | None = None, random_seed: int = 0) -> None:
+    def __init__(self, *, threads: int | None = 1, random_seed: int = 0) -> None:
         self._threads = threads
         self._seed = random_seed
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether two solves may run side by side: each is limited to one thread."""
+        return self._threads == 1 and _threads_for(self._threads) == 1
 
     @property
     def name(self) -> str:
@@ -92,9 +102,9 @@ class HighsBackend:
         if integer:
             h.setOptionValue("mip_rel_gap", 0.0)
             h.setOptionValue("mip_abs_gap", 1e-9)
-        if self._threads is not None:
-            h.setOptionValue("threads", self._threads)
-        _use_threads(self._threads)
+        threads = _threads_for(self._threads)
+        if threads is not None:
+            h.setOptionValue("threads", threads)
         if time_limit is not None:
             h.setOptionValue("time_limit", max(float(time_limit), 0.01))
         n, m = problem.n_cols, problem.n_rows
@@ -153,15 +163,39 @@ class HighsBackend:
         target: float | None = None,
     ) -> MipSolution:
         """Maximise `problem` with HiGHS, stopping early at a solution worth `target`."""
+        del start  # see _solve
+        return self._solve(problem, time_limit=time_limit, target=target, stop=None)
+
+    def solve_stoppable(
+        self,
+        problem: MipProblem,
+        *,
+        stop: threading.Event,
+        time_limit: float | None = None,
+        target: float | None = None,
+    ) -> MipSolution:
+        """Like :meth:`solve`, but giving up once `stop` is set (status time limit)."""
+        return self._solve(problem, time_limit=time_limit, target=target, stop=stop)
+
+    def _solve(
+        self,
+        problem: MipProblem,
+        *,
+        time_limit: float | None,
+        target: float | None,
+        stop: threading.Event | None,
+    ) -> MipSolution:
         h = self._load(problem, integer=True, time_limit=time_limit)
         if target is not None:
             h.setOptionValue("objective_target", float(target))
-        # `start` is not passed on: with a user solution, HiGHS 1.16 can finish "optimal" with
+        # Starts are not passed on: with a user solution, HiGHS 1.16 can finish "optimal" with
         # the right objective value but hand back other column values (seen on a 17-column
         # PICEF model: objective 35.5, columns worth 34). The check below guards against it.
-        del start
         began = time.perf_counter()
-        h.run()
+        if stop is None:
+            h.run()
+        else:
+            _run_stoppable(h, stop)
         seconds = time.perf_counter() - began
         model_status = h.getModelStatus()
         info = h.getInfo()
@@ -195,14 +229,45 @@ class HighsBackend:
         return MipSolution(kind, x, value, bound, seconds)
 
 
-def _use_threads(threads: int | None) -> None:
-    """Restart HiGHS' process-wide scheduler when a backend asks for another thread count.
+def _run_stoppable(h: highspy.Highs, stop: threading.Event) -> None:
+    """Run HiGHS, interrupting it as soon as `stop` is set."""
+    h.HandleUserInterrupt = True
+    finished = threading.Event()
 
-    HiGHS starts one scheduler per process with the first thread count it sees, and a later
-    run asking for a different count fails unless the scheduler is reset first.
+    def watch() -> None:
+        while not finished.is_set():
+            if stop.wait(0.02):
+                h.cancelSolve()  # type: ignore[no-untyped-call]
+                return
+
+    watcher = threading.Thread(target=watch, name="highs-stop", daemon=True)
+    watcher.start()
+    try:
+        h.run()
+    finally:
+        finished.set()  # the watcher ends at its next look; a late cancel touches nothing
+
+
+def _threads_for(requested: int | None) -> int | None:
+    """Return the thread count HiGHS runs with in this process.
+
+    HiGHS keeps one scheduler per process, started with the first thread count it sees; a run
+    asking for another count fails. Restarting the scheduler is no cure: threads that ran HiGHS
+    before keep state from the old one, and their next run fails. So the first count stays, and
+    a backend asking for another is told once, in the log.
     """
-    global _threads_in_use
+    global _process_threads
     with _banner_lock:
-        if threads != _threads_in_use:
-            highspy.Highs.resetGlobalScheduler(True)
-            _threads_in_use = threads
+        if _process_threads == _UNSET:
+            _process_threads = requested
+        elif requested != _process_threads and requested not in _warned:
+            _warned.add(requested)
+            logger.warning(
+                "HiGHS already runs with %s threads in this process; %s requested",
+                _process_threads,
+                requested,
+            )
+        return _process_threads
+
+
+_warned: set[int | None] = set()
