@@ -316,8 +316,9 @@ class _Rounds:
 
     With a :class:`~possible.optimise.backend.ConcurrentBackend`, an integral level's round
     for ``target - 1`` runs beside the round for ``target`` (kidney exchange relaxations are
-    usually one or two units above the optimum, so the second round is often needed), and is
-    stopped as soon as the first reaches its target. Which answer is used depends only on the
+    usually one or two units above the optimum, so the second round is often needed; HiGHS
+    releases the GIL, so the two really run at once), and is stopped as soon as the first
+    reaches its target. Which answer is used depends only on the
     rounds' results, never on which finished first, so the outcome stays deterministic.
     """
 

@@ -66,22 +66,20 @@ class HighsBackend:
     Parameters
     ----------
     threads
-        Threads each HiGHS solve may use (``None``: HiGHS' default). The default, 1, lets
-        :func:`~possible.optimise.fixing.solve_level` run two target rounds side by side; on
-        kidney exchange models HiGHS' branch-and-cut gains little from a second thread of its
-        own (measured on the UK instances in ``bench/``).
+        Threads of HiGHS' scheduler (``None``: HiGHS' default). HiGHS keeps one scheduler per
+        process, so the first backend to solve fixes the count for the process.
     random_seed
         Fixed seed so that equal inputs give equal answers.
     """
 
-    def __init__(self, *, threads: int | None = 1, random_seed: int = 0) -> None:
+    def __init__(self, *, threads: int | None = None, random_seed: int = 0) -> None:
         self._threads = threads
         self._seed = random_seed
 
     @property
     def concurrent(self) -> bool:
-        """Whether two solves may run side by side: each is limited to one thread."""
-        return self._threads == 1 and _threads_for(self._threads) == 1
+        """Whether two solves may run side by side: yes, HiGHS instances share its scheduler."""
+        return True
 
     @property
     def name(self) -> str:
