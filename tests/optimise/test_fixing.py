@@ -194,6 +194,28 @@ class RecordingConcurrent:
         return sol
 
 
+def triangle_and_singles(singles: int) -> MipProblem:
+    """Three pairwise-overlapping columns plus `singles` columns of their own: the relaxation
+    is worth singles + 1.5, the optimum singles + 1, so the first target is met while the
+    round below it is already running."""
+    n_rows = 3 + singles
+    dense = np.zeros((n_rows, 3 + singles))
+    for j, rows in enumerate(((0, 1), (1, 2), (0, 2))):
+        dense[list(rows), j] = 1.0
+    for j in range(singles):
+        dense[3 + j, 3 + j] = 1.0
+    matrix = csc_matrix(dense)
+    matrix.sort_indices()
+    return MipProblem(
+        objective=np.ones(3 + singles),
+        a_start=matrix.indptr.astype(np.int32),
+        a_index=matrix.indices.astype(np.int32),
+        a_value=matrix.data.astype(np.float64),
+        row_lower=np.full(n_rows, -np.inf),
+        row_upper=np.ones(n_rows),
+    )
+
+
 def real_problem(seed: int) -> MipProblem:
     pool = random_pool(seed, n_pairs=70, n_ndds=4, density=0.12)
     form = build_formulation(build_graph(pool), max_cycle=3, max_chain=2, uk=False)
@@ -222,7 +244,7 @@ def test_rounds_side_by_side_give_what_rounds_in_turn_give(seed: int) -> None:
 def test_each_target_is_solved_once_and_unneeded_rounds_are_stopped() -> None:
     stopped_rounds = 0
     for seed in range(12):
-        problem = real_problem(seed)
+        problem = real_problem(seed) if seed % 2 else triangle_and_singles(seed + 1)
         everything = np.ones(problem.n_cols, dtype=bool)
         backend = RecordingConcurrent()
         outcome = solve_level(

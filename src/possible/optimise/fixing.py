@@ -54,6 +54,8 @@ __all__ = [
 
 BOUND_TOLERANCE = 1e-6
 """Relative slack on Lagrangian bounds, for floating-point error in ``A^T y``."""
+FRACTIONAL_BOUND = 1e-3
+"""An integral level's bound this far above a whole number counts as fractional."""
 SCORE_TARGET_SHARE = 1e-3
 """For a non-integral objective, the first target lies this share below the bound."""
 
@@ -308,6 +310,7 @@ def _descend(
         if proven or target <= known:
             done = MipSolution(MipStatus.OPTIMAL, best, known, known, seconds)
             return LevelSolution(_widen(done, alive), lag, int(keep.sum()))
+        rounds.missed()
         target = target - 1.0 if integral else known
 
 
@@ -335,7 +338,11 @@ class _Rounds:
         self.lag = lag
         self.tol = tol
         self.integral = integral
-        self.ahead = integral and isinstance(backend, ConcurrentBackend) and backend.concurrent
+        self.concurrent = integral and isinstance(backend, ConcurrentBackend) and backend.concurrent
+        # A relaxation worth a whole number is often met by a solution: the lower round
+        # would only take processor time from the first. A fractional one is usually above
+        # the optimum. After a round misses its target, the next is started early anyway.
+        self.ahead = self.concurrent and lag.bound - np.floor(lag.bound + tol) > FRACTIONAL_BOUND
         self._pool: ThreadPoolExecutor | None = None
         self._early: dict[float, tuple[Future[MipSolution], threading.Event]] = {}
 
@@ -359,6 +366,10 @@ class _Rounds:
         if sol.status is MipStatus.FEASIBLE and sol.objective >= target - self.tol:
             self.close()  # the target is reached: lower rounds are not needed
         return sol
+
+    def missed(self) -> None:
+        """Note that a round missed its target: start lower rounds early from now on."""
+        self.ahead = self.concurrent
 
     def _submit(
         self, target: float, time_limit: float | None
