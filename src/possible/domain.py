@@ -19,7 +19,17 @@ from numpy.typing import NDArray
 
 from possible.errors import ValidationError
 
-__all__ = ["Arcs", "BloodGroup", "Donor", "DonorStatus", "Patient", "PatientStatus", "Pool"]
+__all__ = [
+    "ABO_COMPATIBLE",
+    "BLOOD_GROUP_ORDER",
+    "Arcs",
+    "BloodGroup",
+    "Donor",
+    "DonorStatus",
+    "Patient",
+    "PatientStatus",
+    "Pool",
+]
 
 
 class BloodGroup(Enum):
@@ -48,6 +58,15 @@ class BloodGroup(Enum):
         """Whether a donor of this group is ABO-compatible with a patient of `other`."""
         return self is BloodGroup.O or self is other or other is BloodGroup.AB
 
+
+BLOOD_GROUP_ORDER = (BloodGroup.O, BloodGroup.A, BloodGroup.B, BloodGroup.AB)
+"""The blood groups in the order of the integer codes array code uses for them (O is 0)."""
+
+ABO_COMPATIBLE: NDArray[np.bool_] = np.array(
+    [[d.can_give_to(p) for p in BLOOD_GROUP_ORDER] for d in BLOOD_GROUP_ORDER], dtype=bool
+)
+"""``ABO_COMPATIBLE[d, p]``: whether a donor of group code `d` may give to a patient of `p`."""
+ABO_COMPATIBLE.flags.writeable = False
 
 SUBGROUPS = {"A1": BloodGroup.A, "A2": BloodGroup.A, "A1B": BloodGroup.AB, "A2B": BloodGroup.AB}
 """The A subgroups a typing may record, and the blood group each belongs to."""

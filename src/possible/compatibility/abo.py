@@ -14,15 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from possible.domain import BloodGroup
+from possible.domain import ABO_COMPATIBLE, BLOOD_GROUP_ORDER, BloodGroup
 from possible.errors import PolicyError
 
 __all__ = ["GROUP_CODE", "AboRule", "abo_matrix"]
 
-GROUP_CODE = {BloodGroup.O: 0, BloodGroup.A: 1, BloodGroup.B: 2, BloodGroup.AB: 3}
+GROUP_CODE = {group: code for code, group in enumerate(BLOOD_GROUP_ORDER)}
 """Integer code of each blood group in the arrays below (-1: unknown)."""
-
-_STANDARD = np.array([[a.can_give_to(b) for b in GROUP_CODE] for a in GROUP_CODE], dtype=bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +61,7 @@ def abo_matrix(
     """
     d = np.array([GROUP_CODE[g] if g is not None else -1 for g in donor_groups], dtype=np.int64)
     p = np.array([GROUP_CODE[g] if g is not None else -1 for g in patient_groups], dtype=np.int64)
-    ok = _STANDARD[np.maximum(d, 0)[:, None], np.maximum(p, 0)[None, :]]
+    ok = ABO_COMPATIBLE[np.maximum(d, 0)[:, None], np.maximum(p, 0)[None, :]]
     ok &= (d >= 0)[:, None] & (p >= 0)[None, :]
     by_a2 = np.zeros_like(ok)
     if rule.a2_max_titre is not None:

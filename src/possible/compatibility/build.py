@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from possible.compatibility.abo import AboRule, abo_matrix
+from possible.compatibility.abo import GROUP_CODE, AboRule, abo_matrix
 from possible.compatibility.mismatch import (
     MISMATCH_LOCI,
     LocusTypes,
@@ -433,9 +433,10 @@ def _facts(
         p_types = LocusTypes(locus, patient_typings, table)
         counts.append(mismatch_counts(d_types, p_types, arc_d, arc_p))
     level = mismatch_level(*counts)
-    d_group = np.array([-1 if d.blood_group is None else hash(d.blood_group.value) for d in donors])
+    # Unknown groups get different codes on the two sides, so they are never "identical".
+    d_group = np.array([-1 if d.blood_group is None else GROUP_CODE[d.blood_group] for d in donors])
     p_group = np.array(
-        [-2 if p.blood_group is None else hash(p.blood_group.value) for p in patients]
+        [-2 if p.blood_group is None else GROUP_CODE[p.blood_group] for p in patients]
     )
 
     def known(values: NDArray[np.int8]) -> NDArray[np.float64]:

@@ -42,14 +42,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from possible.compatibility.abo import AboRule, abo_matrix
-from possible.domain import BloodGroup, Donor, Patient, Pool
+from possible.domain import ABO_COMPATIBLE, BLOOD_GROUP_ORDER, BloodGroup, Donor, Patient, Pool
 from possible.hla.cpra import Panel, sample_haplotypes
 from possible.hla.nomenclature import Nomenclature, nomenclature
 from possible.hla.typing import TokenSpace
 
 __all__ = ["clinical_pool"]
 
-GROUPS = (BloodGroup.O, BloodGroup.A, BloodGroup.B, BloodGroup.AB)
+GROUPS = BLOOD_GROUP_ORDER
 
 PATIENT_GROUPS = (0.6293, 0.2325, 0.1119, 0.0263)
 """Blood groups O, A, B, AB of patients (Delorme et al. 2022)."""
@@ -223,7 +223,7 @@ def clinical_pool(
         d_group[mine] = rng.choice(4, size=mine.shape[0], p=DONOR_GROUPS[group])
     d_group[n_paired:] = rng.choice(4, size=n_ndds, p=NDD_GROUPS)
 
-    abo_ok = _ABO[d_group[:n_paired], p_group[owner]]
+    abo_ok = ABO_COMPATIBLE[d_group[:n_paired], p_group[owner]]
     has_compatible = np.zeros(n_patients, dtype=bool)
     np.logical_or.at(has_compatible, owner, abo_ok)
     target = [
@@ -332,7 +332,6 @@ def clinical_pool(
     return Pool.build(patients, donors, clinical_arcs=True, as_of=as_of)
 
 
-_ABO = np.array([[a.can_give_to(b) for b in GROUPS] for a in GROUPS], dtype=bool)
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
 
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from possible.domain import BloodGroup, Donor, Patient, Pool
+from possible.domain import ABO_COMPATIBLE, BLOOD_GROUP_ORDER, Donor, Patient, Pool
 
 __all__ = [
     "BLOOD_GROUPS",
@@ -55,7 +55,7 @@ __all__ = [
     "saidman_pool",
 ]
 
-BLOOD_GROUPS = (BloodGroup.O, BloodGroup.A, BloodGroup.B, BloodGroup.AB)
+BLOOD_GROUPS = BLOOD_GROUP_ORDER
 """The blood groups, in the order of the share tables below."""
 
 BLOOD_GROUP_SHARES = (0.4814, 0.3373, 0.1428, 0.0385)
@@ -80,12 +80,6 @@ _MIN_AGE, _MAX_AGE = 18, 70
 # Rows of the donor x patient matrix drawn at a time: bounds memory at ~8 MB per 2,000
 # patients, and fixes how the random stream is consumed (so the seed alone sets the pool).
 _BLOCK_ROWS = 512
-
-# _ABO[d, p]: can a donor of group d give to a patient of group p (O, A, B, AB order)?
-_ABO = np.array(
-    [[donor.can_give_to(patient) for patient in BLOOD_GROUPS] for donor in BLOOD_GROUPS],
-    dtype=bool,
-)
 
 
 def saidman_pool(n_patients: int, *, ndd_share: float = 0.05, seed: int) -> Pool:
@@ -179,7 +173,7 @@ def _incompatible_pairs(
         positive = np.where(
             wife, 1.0 - SPOUSAL_NEGATIVE_CROSSMATCH_FACTOR * (1.0 - positive), positive
         )
-        incompatible = ~_ABO[donor, patient] | (rng.random(size) < positive)
+        incompatible = ~ABO_COMPATIBLE[donor, patient] | (rng.random(size) < positive)
         keep = np.flatnonzero(incompatible)[: n - found]
         patient_parts.append(patient[keep])
         donor_parts.append(donor[keep])
@@ -209,7 +203,7 @@ def _arcs(
     for start in range(0, n_donors, _BLOCK_ROWS):
         stop = min(start + _BLOCK_ROWS, n_donors)
         negative = rng.random((stop - start, n_patients)) >= positive
-        ok = _ABO[donor_group[start:stop, None], patient_group[None, :]] & negative
+        ok = ABO_COMPATIBLE[donor_group[start:stop, None], patient_group[None, :]] & negative
         own = np.arange(start, min(stop, n_patients))
         ok[own - start, own] = False
         rows, cols = np.nonzero(ok)

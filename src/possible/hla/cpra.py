@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from possible.domain import BloodGroup
+from possible.domain import ABO_COMPATIBLE, BLOOD_GROUP_ORDER, BloodGroup
 from possible.errors import FormatError, ValidationError
 from possible.hla.nomenclature import Nomenclature
 from possible.hla.typing import TokenSpace, read_names
@@ -152,13 +152,12 @@ def cpra(
         donors = np.array([_GROUP_CODE[g] for g in panel.blood_groups], dtype=np.int8)
         for p, group in enumerate(blood_groups):
             if group is not None:
-                ruled_out[p] |= ~_ABO[donors, _GROUP_CODE[group]]
+                ruled_out[p] |= ~ABO_COMPATIBLE[donors, _GROUP_CODE[group]]
     out: NDArray[np.float64] = ruled_out.mean(axis=1) if len(panel) else np.zeros(len(lists))
     return out
 
 
-_GROUP_CODE = {BloodGroup.O: 0, BloodGroup.A: 1, BloodGroup.B: 2, BloodGroup.AB: 3}
-_ABO = np.array([[a.can_give_to(b) for b in _GROUP_CODE] for a in _GROUP_CODE], dtype=bool)
+_GROUP_CODE = {group: code for code, group in enumerate(BLOOD_GROUP_ORDER)}
 
 
 @cache

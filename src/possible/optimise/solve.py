@@ -120,9 +120,7 @@ def solve(
     say(f"model: {len(form.cycles)} cycles, {form.problem.n_cols} columns")
 
     t0 = time.perf_counter()
-    x, status, values, bounds, _solver_seconds = _lexicographic(
-        form, levels, backend, time_limit, began, say
-    )
+    x, status, values, bounds = _lexicographic(form, levels, backend, time_limit, began, say)
     timings["solve"] = time.perf_counter() - t0  # wall time: rounds may run side by side
     exchanges, ndds_left = _decode(graph, form, x)
     unmatched = _unmatched(graph, form, exchanges)
@@ -167,18 +165,17 @@ def _lexicographic(
     time_limit: float | None,
     began: float,
     say: Progress,
-) -> tuple[NDArray[np.float64], Status, list[float], list[float], float]:
+) -> tuple[NDArray[np.float64], Status, list[float], list[float]]:
     """Solve each level in turn, fixing the optimum of each before the next."""
     problem = form.problem
     n = problem.n_cols
     x = np.zeros(n)
     values = [math.nan] * len(levels)
     bounds = [math.nan] * len(levels)
-    seconds = 0.0
     if n == 0:
         for i, level in enumerate(levels):
             values[i] = bounds[i] = level.constant(form.features)
-        return x, Status.OPTIMAL, values, bounds, seconds
+        return x, Status.OPTIMAL, values, bounds
     fixed_rows: list[NDArray[np.float64]] = []
     fixed_lower: list[float] = []
     status = Status.OPTIMAL
@@ -201,7 +198,6 @@ def _lexicographic(
             time_limit=remaining,
         )
         sol = outcome.solution
-        seconds += sol.seconds
         logger.debug("level %d: %d of %d columns kept", i + 1, outcome.columns, n)
         constant = level.constant(form.features)
         if sol.status is MipStatus.ERROR:
@@ -220,7 +216,7 @@ def _lexicographic(
         fixed_rows.append(coef)
         fixed_lower.append(lower)
         alive = outcome.alive_after(alive, lower)
-    return x, status, values, bounds, seconds
+    return x, status, values, bounds
 
 
 def _status_after(sol: MipSolution, level: int) -> Status:
