@@ -80,6 +80,78 @@ def _best_with(problem: MipProblem, j: int) -> float | None:
     return float(problem.objective[j]) + brute_force(rest).objective
 
 
+def _all_solutions(problem: MipProblem) -> list[np.ndarray]:
+    """Every feasible 0/1 vector of a small problem."""
+    matrix = csc_matrix(
+        (problem.a_value, problem.a_index, problem.a_start), shape=(problem.n_rows, problem.n_cols)
+    ).toarray()
+    out = []
+    for bits in range(2**problem.n_cols):
+        x = np.array([(bits >> j) & 1 for j in range(problem.n_cols)], dtype=np.float64)
+        activity = matrix @ x
+        if np.all(activity >= problem.row_lower) and np.all(activity <= problem.row_upper):
+            out.append(x)
+    return out
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 10_000),
+    duals=st.lists(st.floats(-2.0, 2.0), min_size=6, max_size=6),
+    below=st.integers(0, 3),
+)
+def test_tightened_rows_keep_every_solution_worth_the_target(
+    seed: int, duals: list[float], below: int
+) -> None:
+    problem = packing_problem(seed, n_cols=10, n_rows=6, integral=True)
+    # Half the rows as PICEF-like flow rows (at most as many out as in): lower bounds matter.
+    flow = MipProblem(
+        problem.objective,
+        problem.a_start,
+        problem.a_index,
+        np.where(problem.a_index % 2 == 1, -1.0, 1.0) * problem.a_value,
+        np.where(np.arange(6) % 2 == 1, -1.0, -np.inf),
+        np.where(np.arange(6) % 2 == 1, np.inf, 1.0),
+    )
+    for case in (problem, flow):
+        lag = lagrangian_bound(case, np.array(duals))
+        solutions = _all_solutions(case)
+        best = max(float(case.objective @ x) for x in solutions)
+        target = min(best, np.floor(lag.bound)) - below
+        tight = lag.tightened_rows(case, target, tolerance=1e-9)
+        assert np.all(tight.row_lower >= case.row_lower)
+        assert np.all(tight.row_upper <= case.row_upper)
+        matrix = csc_matrix(
+            (case.a_value, case.a_index, case.a_start), shape=(case.n_rows, case.n_cols)
+        ).toarray()
+        for x in solutions:
+            if case.objective @ x >= target:
+                activity = matrix @ x
+                assert np.all(activity >= tight.row_lower - 1e-9), (x, tight.row_lower)
+                assert np.all(activity <= tight.row_upper + 1e-9), (x, tight.row_upper)
+
+
+def test_tightening_for_the_optimum_makes_covered_rows_equalities() -> None:
+    # Two disjoint pairs of rows, each with one column covering both: the relaxation's duals
+    # make every row necessary, so a solution worth the optimum covers each row exactly once.
+    matrix = csc_matrix(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]))
+    problem = MipProblem(
+        np.array([2.0, 2.0]),
+        matrix.indptr.astype(np.int32),
+        matrix.indices.astype(np.int32),
+        matrix.data,
+        np.full(4, -np.inf),
+        np.ones(4),
+    )
+    lag = lagrangian_bound(problem, np.ones(4))
+    assert lag.bound == pytest.approx(4.0)
+    tight = lag.tightened_rows(problem, 4.0, tolerance=1e-9)
+    np.testing.assert_array_equal(tight.row_lower, np.ones(4))
+    # Asking for less leaves room: a row may then stay uncovered.
+    loose = lag.tightened_rows(problem, 3.0, tolerance=1e-9)
+    np.testing.assert_array_equal(loose.row_lower, np.zeros(4))
+
+
 def test_restrict_keeps_the_chosen_columns_exactly() -> None:
     problem = packing_problem(3, n_cols=12, n_rows=6, integral=True)
     keep = np.arange(12) % 3 != 1
@@ -90,9 +162,10 @@ def test_restrict_keeps_the_chosen_columns_exactly() -> None:
     np.testing.assert_array_equal(sub.objective, problem.objective[keep])
 
 
+@pytest.mark.parametrize("tighten", [True, False])
 @pytest.mark.parametrize("integral", [True, False])
 @pytest.mark.parametrize("seed", range(8))
-def test_solve_level_finds_the_exhaustive_optimum(seed: int, integral: bool) -> None:
+def test_solve_level_finds_the_exhaustive_optimum(seed: int, integral: bool, tighten: bool) -> None:
     problem = packing_problem(seed, n_cols=22, n_rows=10, integral=integral)
     outcome = solve_level(
         HighsBackend(),
@@ -101,6 +174,7 @@ def test_solve_level_finds_the_exhaustive_optimum(seed: int, integral: bool) -> 
         integral=integral,
         start=None,
         time_limit=None,
+        tighten=tighten,
     )
     best = brute_force(problem)
     assert outcome.solution.status is MipStatus.OPTIMAL
@@ -163,7 +237,7 @@ class RecordingConcurrent:
     def __init__(self, slow_below: float = -np.inf) -> None:
         self.inner = HighsBackend(threads=None)
         self.slow_below = slow_below
-        self.rounds: list[tuple[float | None, bool]] = []
+        self.rounds: list[tuple[float | None, int, bool]] = []
         self.lock = threading.Lock()
 
     name = "recording"
@@ -186,11 +260,11 @@ class RecordingConcurrent:
     ) -> MipSolution:
         if target is not None and target < self.slow_below and stop.wait(5.0):
             with self.lock:
-                self.rounds.append((target, True))
+                self.rounds.append((target, problem.n_cols, True))
             return MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), np.nan, np.nan, 0.0)
         sol = self.inner.solve(problem, time_limit=time_limit, target=target)
         with self.lock:
-            self.rounds.append((target, False))
+            self.rounds.append((target, problem.n_cols, False))
         return sol
 
 
@@ -250,15 +324,16 @@ def test_each_target_is_solved_once_and_unneeded_rounds_are_stopped() -> None:
         outcome = solve_level(
             backend, problem, everything, integral=True, start=None, time_limit=None
         )
-        targets = [t for t, _ in backend.rounds]
-        assert len(targets) == len(set(targets)), targets
+        # Each question (a target over a column set) is asked once.
+        questions = [(t, n) for t, n, _ in backend.rounds]
+        assert len(questions) == len(set(questions)), questions
         full = HighsBackend().solve(problem)
         assert outcome.solution.objective == pytest.approx(full.objective)
         # When the first target is reached, the round started below it is stopped, not run.
         optimum = outcome.solution.objective
         backend = RecordingConcurrent(slow_below=optimum)
         solve_level(backend, problem, everything, integral=True, start=None, time_limit=None)
-        below = [stopped for t, stopped in backend.rounds if t is not None and t < optimum]
+        below = [stopped for t, _, stopped in backend.rounds if t is not None and t < optimum]
         assert all(below)
         stopped_rounds += len(below)
     assert stopped_rounds > 0  # the stop path was really taken
