@@ -303,12 +303,21 @@ def real_problem(seed: int) -> MipProblem:
     )
 
 
+@pytest.mark.parametrize("tighten", [True, False])
 @pytest.mark.parametrize("seed", range(6))
-def test_rounds_side_by_side_give_what_rounds_in_turn_give(seed: int) -> None:
+def test_rounds_side_by_side_give_what_rounds_in_turn_give(seed: int, tighten: bool) -> None:
     problem = packing_problem(seed, n_cols=40, n_rows=14, integral=True)
     everything = np.ones(problem.n_cols, dtype=bool)
     results = [
-        solve_level(backend, problem, everything, integral=True, start=None, time_limit=None)
+        solve_level(
+            backend,
+            problem,
+            everything,
+            integral=True,
+            start=None,
+            time_limit=None,
+            tighten=tighten,
+        )
         for backend in (RecordingConcurrent(), HighsBackend(threads=None))
     ]
     assert results[0].solution.objective == results[1].solution.objective
@@ -316,13 +325,20 @@ def test_rounds_side_by_side_give_what_rounds_in_turn_give(seed: int) -> None:
 
 
 def test_each_target_is_solved_once_and_unneeded_rounds_are_stopped() -> None:
+    # Rounds start early only without tightened rows (see _Ladder).
     stopped_rounds = 0
     for seed in range(12):
         problem = real_problem(seed) if seed % 2 else triangle_and_singles(seed + 1)
         everything = np.ones(problem.n_cols, dtype=bool)
         backend = RecordingConcurrent()
         outcome = solve_level(
-            backend, problem, everything, integral=True, start=None, time_limit=None
+            backend,
+            problem,
+            everything,
+            integral=True,
+            start=None,
+            time_limit=None,
+            tighten=False,
         )
         # Each question (a target over a column set) is asked once.
         questions = [(t, n) for t, n, _ in backend.rounds]
@@ -332,7 +348,15 @@ def test_each_target_is_solved_once_and_unneeded_rounds_are_stopped() -> None:
         # When the first target is reached, the round started below it is stopped, not run.
         optimum = outcome.solution.objective
         backend = RecordingConcurrent(slow_below=optimum)
-        solve_level(backend, problem, everything, integral=True, start=None, time_limit=None)
+        solve_level(
+            backend,
+            problem,
+            everything,
+            integral=True,
+            start=None,
+            time_limit=None,
+            tighten=False,
+        )
         below = [stopped for t, _, stopped in backend.rounds if t is not None and t < optimum]
         assert all(below)
         stopped_rounds += len(below)

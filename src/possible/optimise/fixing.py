@@ -415,9 +415,14 @@ class _Ladder:
         self.began = began
         self.top = float(np.floor(lag.bound + self.tol))
         self.concurrent = isinstance(backend, ConcurrentBackend) and backend.concurrent
-        # A relaxation worth a whole number is often met by a solution: a second round would
-        # only take processor time from the first.
-        self.width = 2 if self.concurrent and lag.bound - self.top > FRACTIONAL_BOUND else 1
+        # Running the next round early pays when rounds that fail take long. With tightened
+        # rows they rarely do (presolve settles them) while the round that succeeds is a
+        # search, which a second round only slows: then one round at a time. Without, the
+        # next round starts early when the relaxation's value is fractional (so probably above
+        # the optimum) or once a round has failed.
+        self.speculate = self.concurrent and not tighten
+        fractional = lag.bound - self.top > FRACTIONAL_BOUND
+        self.width = 2 if self.speculate and fractional else 1
         self._pool: ThreadPoolExecutor | None = None
         self._running: list[tuple[_Round, Future[MipSolution], threading.Event]] = []
         self._counts: dict[float, int] = {}
@@ -467,7 +472,7 @@ class _Ladder:
                 upper = round_.target - 1.0
                 if state.value >= upper - self.tol:
                     return state.optimal(), columns
-            if self.concurrent:
+            if self.speculate:
                 self.width = 2
 
     def _start(self, round_: _Round) -> None:
