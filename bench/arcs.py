@@ -105,6 +105,18 @@ def measure(n: int, seed: int, repeat: int, tmp: Path) -> dict[str, Any]:
     }
 
 
+def machine_line(m: dict[str, Any], date: str, extra: str = "") -> str:
+    """One line naming the machine and software of a run, for the reports of ``arcs.py``,
+    ``load.py`` and ``web_pages.py``; `extra` (e.g. ``"Chromium 120; "``) goes before git."""
+    return (
+        f"Machine: {m.get('cpu')}, {m.get('cores_physical')} physical /"
+        f" {m.get('cores_logical')} logical cores, {m.get('ram_gb')} GB RAM; {m.get('os')};"
+        f" Python {m.get('python')}; "
+        + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())
+        + f"; {extra}git {m.get('git')}. Run {date}."
+    )
+
+
 def machine() -> dict[str, Any]:
     """Machine facts as ``bench/report.py`` gathers them (without psutil when it is missing)."""
     sys.path.insert(0, str(HERE))
@@ -244,11 +256,7 @@ def render(doc: dict[str, Any]) -> str:
         lines += ["", f"Size {r['patients']} failed:", "", "```", r["error"], "```"]
     lines += [
         "",
-        f"Machine: {m.get('cpu')}, {m.get('cores_physical')} physical /"
-        f" {m.get('cores_logical')} logical cores, {m.get('ram_gb')} GB RAM; {m.get('os')};"
-        f" Python {m.get('python')}; "
-        + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())
-        + f"; git {m.get('git')}. Run {doc['date']}.",
+        machine_line(m, doc["date"]),
         "",
         "Reproduce: `.venv/bin/python bench/arcs.py` (from the repository).",
         "",

@@ -379,12 +379,17 @@ def summarise(samples: list[Sample], elapsed: float) -> dict[str, Any]:
     }
 
 
-def machine() -> dict[str, Any]:
-    """The machine as ``bench/arcs.py`` describes it, plus the service's own packages."""
+def _arcs() -> Any:
+    """``bench/arcs.py``, whose machine facts and line the load report shares."""
     sys.path.insert(0, str(HERE))
     import arcs
 
-    info = arcs.machine()
+    return arcs
+
+
+def machine() -> dict[str, Any]:
+    """The machine as ``bench/arcs.py`` describes it, plus the service's own packages."""
+    info: dict[str, Any] = _arcs().machine()
     for name in ("fastapi", "starlette", "uvicorn", "SQLAlchemy", "httpx2"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             info["versions"][name] = metadata.version(name)
@@ -570,11 +575,7 @@ def render(doc: dict[str, Any]) -> str:
         lines += ["", "Server log:", "", "```", text.strip()[-2500:], "```"]
     lines += [
         "",
-        f"Machine: {m.get('cpu')}, {m.get('cores_physical')} physical /"
-        f" {m.get('cores_logical')} logical cores, {m.get('ram_gb')} GB RAM; {m.get('os')};"
-        f" Python {m.get('python')}; "
-        + ", ".join(f"{k} {val}" for k, val in m.get("versions", {}).items())
-        + f"; git {m.get('git')}. Run {doc['date']}.",
+        _arcs().machine_line(m, doc["date"]),
         "",
         f"Reproduce: `.venv/bin/python bench/load.py --clients {load['clients']}"
         f" --seconds {load['seconds']:g}` (from the repository).",

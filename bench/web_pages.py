@@ -418,12 +418,17 @@ def measure(base: str, facts: dict[str, Any], repeat: int) -> dict[str, Any]:
 # --- the report ------------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    """The machine as ``bench/load.py`` describes it, plus Playwright's version."""
+def _load() -> Any:
+    """``bench/load.py``, whose machine facts and line this report shares."""
     sys.path.insert(0, str(HERE))
     import load
 
-    info = load.machine()
+    return load
+
+
+def machine() -> dict[str, Any]:
+    """The machine as ``bench/load.py`` describes it, plus Playwright's version."""
+    info: dict[str, Any] = _load().machine()
     with contextlib.suppress(metadata.PackageNotFoundError):
         info["versions"]["playwright"] = metadata.version("playwright")
     return info
@@ -477,11 +482,7 @@ def render(doc: dict[str, Any]) -> str:
         lines.append(f"  - {p['kind']} ({p['user']}, {p['screen']}): `{p['text'][:200]}`")
     lines += [
         "",
-        f"Machine: {m.get('cpu')}, {m.get('cores_physical')} physical /"
-        f" {m.get('cores_logical')} logical cores, {m.get('ram_gb')} GB RAM; {m.get('os')};"
-        f" Python {m.get('python')}; "
-        + ", ".join(f"{k} {val}" for k, val in m.get("versions", {}).items())
-        + f"; Chromium {doc['chromium']}; git {m.get('git')}. Run {doc['date']}.",
+        _load()._arcs().machine_line(m, doc["date"], f"Chromium {doc['chromium']}; "),
         "",
         f"Reproduce: `.venv/bin/python bench/web_pages.py{doc['args']}` (from the repository).",
         "",
