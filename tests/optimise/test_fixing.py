@@ -14,8 +14,8 @@ from scipy.sparse import csc_matrix
 from oracles import SETTINGS, brute_force, random_pool
 from possible.graph import build_graph
 from possible.optimise import MipProblem, MipStatus
-from possible.optimise.backend import MipSolution
-from possible.optimise.fixing import lagrangian_bound, restrict, solve_level
+from possible.optimise.backend import Backend, MipSolution
+from possible.optimise.fixing import LevelSolution, lagrangian_bound, restrict, solve_level
 from possible.optimise.formulation import build_formulation
 from possible.optimise.highs import HighsBackend
 
@@ -80,11 +80,15 @@ def _best_with(problem: MipProblem, j: int) -> float | None:
     return float(problem.objective[j]) + brute_force(rest).objective
 
 
+def _dense(problem: MipProblem) -> np.ndarray:
+    """The constraint matrix as a dense array."""
+    shape = (problem.n_rows, problem.n_cols)
+    return csc_matrix((problem.a_value, problem.a_index, problem.a_start), shape=shape).toarray()
+
+
 def _all_solutions(problem: MipProblem) -> list[np.ndarray]:
     """Every feasible 0/1 vector of a small problem."""
-    matrix = csc_matrix(
-        (problem.a_value, problem.a_index, problem.a_start), shape=(problem.n_rows, problem.n_cols)
-    ).toarray()
+    matrix = _dense(problem)
     out = []
     for bits in range(2**problem.n_cols):
         x = np.array([(bits >> j) & 1 for j in range(problem.n_cols)], dtype=np.float64)
@@ -121,9 +125,7 @@ def test_tightened_rows_keep_every_solution_worth_the_target(
         tight = lag.tightened_rows(case, target, tolerance=1e-9)
         assert np.all(tight.row_lower >= case.row_lower)
         assert np.all(tight.row_upper <= case.row_upper)
-        matrix = csc_matrix(
-            (case.a_value, case.a_index, case.a_start), shape=(case.n_rows, case.n_cols)
-        ).toarray()
+        matrix = _dense(case)
         for x in solutions:
             if case.objective @ x >= target:
                 activity = matrix @ x
@@ -303,21 +305,26 @@ def real_problem(seed: int) -> MipProblem:
     )
 
 
+def _whole_level(backend: Backend, problem: MipProblem, *, tighten: bool) -> LevelSolution:
+    """An integral level over every column, from nothing selected, without a time limit."""
+    everything = np.ones(problem.n_cols, dtype=bool)
+    return solve_level(
+        backend,
+        problem,
+        everything,
+        integral=True,
+        start=None,
+        time_limit=None,
+        tighten=tighten,
+    )
+
+
 @pytest.mark.parametrize("tighten", [True, False])
 @pytest.mark.parametrize("seed", range(6))
 def test_rounds_side_by_side_give_what_rounds_in_turn_give(seed: int, tighten: bool) -> None:
     problem = packing_problem(seed, n_cols=40, n_rows=14, integral=True)
-    everything = np.ones(problem.n_cols, dtype=bool)
     results = [
-        solve_level(
-            backend,
-            problem,
-            everything,
-            integral=True,
-            start=None,
-            time_limit=None,
-            tighten=tighten,
-        )
+        _whole_level(backend, problem, tighten=tighten)
         for backend in (RecordingConcurrent(), HighsBackend(threads=None))
     ]
     assert results[0].solution.objective == results[1].solution.objective
@@ -329,17 +336,8 @@ def test_each_target_is_solved_once_and_unneeded_rounds_are_stopped() -> None:
     stopped_rounds = 0
     for seed in range(12):
         problem = real_problem(seed) if seed % 2 else triangle_and_singles(seed + 1)
-        everything = np.ones(problem.n_cols, dtype=bool)
         backend = RecordingConcurrent()
-        outcome = solve_level(
-            backend,
-            problem,
-            everything,
-            integral=True,
-            start=None,
-            time_limit=None,
-            tighten=False,
-        )
+        outcome = _whole_level(backend, problem, tighten=False)
         # Each question (a target over a column set) is asked once.
         questions = [(t, n) for t, n, _ in backend.rounds]
         assert len(questions) == len(set(questions)), questions
@@ -348,15 +346,7 @@ def test_each_target_is_solved_once_and_unneeded_rounds_are_stopped() -> None:
         # When the first target is reached, the round started below it is stopped, not run.
         optimum = outcome.solution.objective
         backend = RecordingConcurrent(slow_below=optimum)
-        solve_level(
-            backend,
-            problem,
-            everything,
-            integral=True,
-            start=None,
-            time_limit=None,
-            tighten=False,
-        )
+        _whole_level(backend, problem, tighten=False)
         below = [stopped for t, _, stopped in backend.rounds if t is not None and t < optimum]
         assert all(below)
         stopped_rounds += len(below)

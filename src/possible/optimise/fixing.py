@@ -35,6 +35,7 @@ with).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -131,14 +132,7 @@ class LagrangianBound:
             lower[up] = np.maximum(lower[up], np.ceil(upper[up] - slack / y[up] - 1e-9))
             down = whole & (y < 0) & np.isfinite(lower)
             upper[down] = np.minimum(upper[down], np.floor(lower[down] + slack / -y[down] + 1e-9))
-        return MipProblem(
-            objective=problem.objective,
-            a_start=problem.a_start,
-            a_index=problem.a_index,
-            a_value=problem.a_value,
-            row_lower=lower,
-            row_upper=upper,
-        )
+        return dataclasses.replace(problem, row_lower=lower, row_upper=upper)
 
 
 def lagrangian_bound(problem: MipProblem, row_dual: NDArray[np.float64]) -> LagrangianBound:
