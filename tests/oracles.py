@@ -22,6 +22,7 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
+from scipy.sparse import csc_matrix
 
 from possible.domain import Donor, Patient, Pool
 from possible.optimise import (
@@ -592,3 +593,25 @@ def brute_force(problem: MipProblem, *, max_cols: int = 60) -> MipSolution:
     xs = np.array(best_x, dtype=np.float64)
     value = float(problem.objective @ xs)
     return MipSolution(MipStatus.OPTIMAL, xs, value, value, 0.0)
+
+
+def packing_problem(seed: int, n_cols: int, n_rows: int, integral: bool) -> MipProblem:
+    """A random set packing: each column takes 1 to 3 rows of capacity 1."""
+    rng = np.random.default_rng(seed)
+    dense = np.zeros((n_rows, n_cols))
+    for j in range(n_cols):
+        dense[rng.choice(n_rows, size=int(rng.integers(1, 4)), replace=False), j] = 1.0
+    matrix = csc_matrix(dense)
+    matrix.sort_indices()
+    if integral:
+        objective = rng.integers(1, 4, size=n_cols).astype(np.float64)
+    else:
+        objective = rng.uniform(0.5, 3.0, size=n_cols).round(3)
+    return MipProblem(
+        objective=objective,
+        a_start=matrix.indptr.astype(np.int32),
+        a_index=matrix.indices.astype(np.int32),
+        a_value=matrix.data.astype(np.float64),
+        row_lower=np.full(n_rows, -np.inf),
+        row_upper=np.ones(n_rows),
+    )

@@ -3,6 +3,7 @@ an optimum. Checked against exhaustive search on small random set-packing proble
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -11,35 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.sparse import csc_matrix
 
-from oracles import SETTINGS, brute_force, random_pool
+from oracles import SETTINGS, brute_force, packing_problem, random_pool
 from possible.graph import build_graph
 from possible.optimise import MipProblem, MipStatus
 from possible.optimise.backend import Backend, MipSolution
 from possible.optimise.fixing import LevelSolution, lagrangian_bound, restrict, solve_level
 from possible.optimise.formulation import build_formulation
 from possible.optimise.highs import HighsBackend
-
-
-def packing_problem(seed: int, n_cols: int, n_rows: int, integral: bool) -> MipProblem:
-    """A random set packing: each column takes 1 to 3 rows of capacity 1."""
-    rng = np.random.default_rng(seed)
-    dense = np.zeros((n_rows, n_cols))
-    for j in range(n_cols):
-        dense[rng.choice(n_rows, size=int(rng.integers(1, 4)), replace=False), j] = 1.0
-    matrix = csc_matrix(dense)
-    matrix.sort_indices()
-    if integral:
-        objective = rng.integers(1, 4, size=n_cols).astype(np.float64)
-    else:
-        objective = rng.uniform(0.5, 3.0, size=n_cols).round(3)
-    return MipProblem(
-        objective=objective,
-        a_start=matrix.indptr.astype(np.int32),
-        a_index=matrix.indices.astype(np.int32),
-        a_value=matrix.data.astype(np.float64),
-        row_lower=np.full(n_rows, -np.inf),
-        row_upper=np.ones(n_rows),
-    )
 
 
 @SETTINGS
@@ -351,3 +330,102 @@ def test_each_target_is_solved_once_and_unneeded_rounds_are_stopped() -> None:
         assert all(below)
         stopped_rounds += len(below)
     assert stopped_rounds > 0  # the stop path was really taken
+
+
+class CountingHighs:
+    """HiGHS, counting searches for feasibility and MIP solves.
+
+    With ``worst_first`` the search answers with the *least* valuable solution of the rows
+    (a true solution, found by minimising), so that it falls short of the round's target;
+    with ``mip_gives_up`` every MIP solve ends at its time limit with nothing.
+    """
+
+    def __init__(self, *, worst_first: bool = False, mip_gives_up: bool = False) -> None:
+        self.inner = HighsBackend()
+        self.worst_first = worst_first
+        self.mip_gives_up = mip_gives_up
+        self.searches: list[MipSolution] = []
+        self.solves = 0
+
+    name = "counting"
+    version = "0"
+
+    def solve(self, problem: MipProblem, **kw: object) -> MipSolution:
+        self.solves += 1
+        if self.mip_gives_up:
+            return MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), np.nan, np.nan, 0.0)
+        return self.inner.solve(problem, **kw)  # type: ignore[arg-type]
+
+    def solve_relaxation(self, problem: MipProblem, *, time_limit: float | None = None) -> object:
+        return self.inner.solve_relaxation(problem, time_limit=time_limit)
+
+    def find_feasible(
+        self,
+        problem: MipProblem,
+        *,
+        stop: threading.Event | None = None,
+        time_limit: float | None = None,
+    ) -> MipSolution:
+        if self.worst_first:
+            least = self.inner.solve(dataclasses.replace(problem, objective=-problem.objective))
+            found = (
+                MipSolution(
+                    MipStatus.FEASIBLE, least.x, float(problem.objective @ least.x), np.nan, 0.0
+                )
+                if least.x.size
+                else least
+            )
+        else:
+            found = self.inner.find_feasible(problem, stop=stop, time_limit=time_limit)
+        self.searches.append(found)
+        return found
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_rounds_near_the_bound_are_settled_by_a_search_for_feasibility(seed: int) -> None:
+    problem = real_problem(seed)
+    backend = CountingHighs()
+    outcome = _whole_level(backend, problem, tighten=True)
+    assert outcome.solution.objective == pytest.approx(HighsBackend().solve(problem).objective)
+    x = outcome.solution.x
+    assert float(problem.objective @ x) == pytest.approx(outcome.solution.objective)
+    # These models' relaxations are worth a whole number: the search, on the rows tightened
+    # for it, finds an optimal solution, and no MIP is solved at all.
+    assert [s.objective for s in backend.searches] == [outcome.solution.objective]
+    assert backend.solves == 0
+
+
+SHORT_SEARCHES = (7, 22, 24, 26)
+"""Seeds of :func:`packing_problem` (40 columns, 14 rows) whose least valuable solution of the
+rows tightened at the bound falls short of the optimum (on most models, even that one is
+optimal)."""
+
+
+@pytest.mark.parametrize("seed", SHORT_SEARCHES)
+def test_a_search_that_falls_short_leaves_the_round_to_the_mip(seed: int) -> None:
+    problem = packing_problem(seed, n_cols=40, n_rows=14, integral=True)
+    backend = CountingHighs(worst_first=True)
+    outcome = _whole_level(backend, problem, tighten=True)
+    assert outcome.solution.status is MipStatus.OPTIMAL
+    assert outcome.solution.objective == pytest.approx(brute_force(problem).objective)
+    short = [s for s in backend.searches if s.x.size and s.objective < outcome.solution.objective]
+    assert short
+    assert backend.solves >= len(short)
+
+
+@pytest.mark.parametrize("seed", SHORT_SEARCHES)
+def test_what_the_search_found_is_kept_when_the_mip_gives_up(seed: int) -> None:
+    problem = packing_problem(seed, n_cols=40, n_rows=14, integral=True)
+    backend = CountingHighs(worst_first=True, mip_gives_up=True)
+    outcome = _whole_level(backend, problem, tighten=True)
+    found = [s for s in backend.searches if s.x.size]
+    assert found
+    assert outcome.solution.status is MipStatus.FEASIBLE
+    assert outcome.solution.objective == pytest.approx(found[0].objective)
+    assert outcome.solution.objective < brute_force(problem).objective
+    x = outcome.solution.x
+    assert float(problem.objective @ x) == pytest.approx(outcome.solution.objective)
+    matrix = csc_matrix(
+        (problem.a_value, problem.a_index, problem.a_start), shape=(problem.n_rows, problem.n_cols)
+    )
+    assert np.all(matrix @ x <= problem.row_upper + 1e-9)

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 __all__ = [
     "Backend",
     "ConcurrentBackend",
+    "FeasibilityBackend",
     "LpSolution",
     "MipProblem",
     "MipSolution",
@@ -182,4 +183,32 @@ class ConcurrentBackend(Backend, Protocol):
         target: float | None = None,
     ) -> MipSolution:
         """Like :meth:`Backend.solve`, but giving up (status time limit) once `stop` is set."""
+        ...
+
+
+@runtime_checkable
+class FeasibilityBackend(Backend, Protocol):
+    """A MIP solver that can look for any feasible solution, ignoring the objective.
+
+    :func:`possible.optimise.fixing.solve_level` uses it on rounds whose target is within one
+    unit of the bound: there the tightened rows alone leave little room below the target, and
+    a search for feasibility is far faster than optimising (see that module).
+    """
+
+    def find_feasible(
+        self,
+        problem: MipProblem,
+        *,
+        stop: threading.Event | None = None,
+        time_limit: float | None = None,
+    ) -> MipSolution:
+        """Look for any ``x`` satisfying `problem`'s rows, whatever its objective value.
+
+        Returns
+        -------
+        MipSolution
+            :attr:`MipStatus.FEASIBLE` with ``x`` and its value under `problem`'s objective
+            (``bound`` NaN); :attr:`MipStatus.INFEASIBLE` when none exists; otherwise
+            :attr:`MipStatus.TIME_LIMIT` (gave up: time, effort or `stop`) without ``x``.
+        """
         ...

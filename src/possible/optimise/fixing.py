@@ -31,6 +31,12 @@ bound they become equalities: every such pair *must* be in an exchange. Solvers'
 settles a round that cannot reach its target almost at once, and their primal heuristics find
 one that can far sooner (a 2,000-patient pool: 194 s to a first optimal solution without, 17 s
 with).
+
+Near the bound the tightened rows say almost everything: a round whose target is less than one
+unit below the bound first asks the backend for *any* solution of its rows, ignoring the
+objective (:class:`~possible.optimise.backend.FeasibilityBackend`), and keeps it if it is worth
+the target. That search is a local search, not a proof, and it is far cheaper: on 2,000
+patients 1 s against 22 to 31 s for the MIP (see :class:`_Run`).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ from possible.graph.csr import ranges
 from possible.optimise.backend import (
     Backend,
     ConcurrentBackend,
+    FeasibilityBackend,
     MipProblem,
     MipSolution,
     MipStatus,
@@ -71,6 +78,9 @@ BOUND_TOLERANCE = 1e-6
 """Relative slack on Lagrangian bounds, for floating-point error in ``A^T y``."""
 FRACTIONAL_BOUND = 1e-3
 """An integral level's bound this far above a whole number counts as fractional."""
+PROBE_SLACK = 1.0
+"""A round whose target is less than this below the bound first searches for feasibility only
+(see :class:`_Run`)."""
 SCORE_TARGET_SHARE = 1e-3
 """For a non-integral objective, the first target lies this share below the bound."""
 
@@ -472,21 +482,20 @@ class _Ladder:
     def _start(self, round_: _Round) -> None:
         keep = self.lag.could_reach(round_.columns_for, tolerance=self.tol)
         problem = self.problem
+        probe = False
         if self.tighten:
             problem = self.lag.tightened_rows(problem, round_.target, tolerance=self.tol)
+            probe = self.lag.bound - round_.target < PROBE_SLACK
+        run = _Run(self.backend, problem, keep, round_.target, self.tol, probe)
         time_limit = _left(self.time_limit, self.began)
         stop = threading.Event()
         future: Future[MipSolution] = Future()
         if not self.concurrent:
-            future.set_result(
-                _solve_columns(self.backend, problem, keep, None, time_limit, round_.target)
-            )
+            future.set_result(run(stop, time_limit))
         else:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="possible-round")
-            future = self._pool.submit(
-                _stoppable, self.backend, problem, keep, stop, time_limit, round_.target
-            )
+            future = self._pool.submit(run, stop, time_limit)
         self._running.append((round_, future, stop))
 
     def close(self) -> None:
@@ -499,6 +508,65 @@ class _Ladder:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """How one round is decided: a search for feasibility first if asked, then the MIP.
+
+    With rows tightened for a target less than :data:`PROBE_SLACK` below the bound, every
+    row whose multiplier is at least that gap is forced, and the kept columns lose at most
+    that gap each, so most solutions of the rows alone are worth the target. Looking for any
+    solution is then far faster than optimising: on 2,000 patients HiGHS' feasibility jump
+    finds one worth the bound in 1 s, where the MIP search takes 22 to 31 s (11 s of it
+    presolve). A solution worth the target answers the round; "no solution at all" answers it
+    too, since the round's solutions are among them. Only a solution worth less, or none
+    within the search's effort, leaves the round to the MIP.
+    """
+
+    backend: Backend
+    problem: MipProblem
+    keep: NDArray[np.bool_]
+    target: float
+    tolerance: float
+    probe: bool
+
+    def __call__(self, stop: threading.Event, time_limit: float | None) -> MipSolution:
+        began = time.perf_counter()
+        found: MipSolution | None = None
+        if (
+            self.probe
+            and isinstance(self.backend, FeasibilityBackend)
+            and self.keep.any()
+            and (time_limit is None or time_limit > 0)
+        ):
+            found = self.backend.find_feasible(
+                restrict(self.problem, self.keep), stop=stop, time_limit=time_limit
+            )
+            logger.debug(
+                "feasibility search for %.6g: %s %.6g in %.2fs",
+                self.target,
+                found.status.value,
+                found.objective,
+                found.seconds,
+            )
+            if found.status is MipStatus.INFEASIBLE:
+                return found
+            found = _widen(found, self.keep)
+            if found.x.size and found.objective >= self.target - self.tolerance:
+                return found
+            time_limit = _left(time_limit, began)
+        backend, problem, keep, target = self.backend, self.problem, self.keep, self.target
+        if isinstance(backend, ConcurrentBackend) and backend.concurrent:
+            sol = _stoppable(backend, problem, keep, stop, time_limit, target)
+        else:
+            sol = _solve_columns(backend, problem, keep, None, time_limit, target)
+        if found is None:
+            return sol
+        seconds = sol.seconds + found.seconds
+        if not sol.x.size and found.x.size:  # the MIP gave up with nothing: keep what was found
+            return MipSolution(MipStatus.FEASIBLE, found.x, found.objective, sol.bound, seconds)
+        return dataclasses.replace(sol, seconds=seconds)
 
 
 def _stoppable(

@@ -1,0 +1,74 @@
+"""The HiGHS backend's search for feasibility: what it answers is true of the rows."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.sparse import csc_matrix
+
+from oracles import packing_problem
+from possible.optimise import MipProblem, MipStatus
+from possible.optimise.highs import HighsBackend
+
+
+def _activity(problem: MipProblem, x: np.ndarray) -> np.ndarray:
+    matrix = csc_matrix(
+        (problem.a_value, problem.a_index, problem.a_start),
+        shape=(problem.n_rows, problem.n_cols),
+    )
+    activity: np.ndarray = matrix @ x
+    return activity
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_find_feasible_answers_with_a_solution_of_the_rows(seed: int) -> None:
+    problem = packing_problem(seed, n_cols=30, n_rows=12, integral=True)
+    # Force the rows that the first few columns cover: a solution exists (those columns are
+    # disjoint by construction below) but selecting nothing no longer does.
+    chosen: list[int] = []
+    covered: set[int] = set()
+    for j in range(problem.n_cols):
+        rows = set(problem.a_index[problem.a_start[j] : problem.a_start[j + 1]].tolist())
+        if not rows & covered:
+            chosen.append(j)
+            covered |= rows
+    lower = problem.row_lower.copy()
+    lower[sorted(covered)] = 1.0
+    forced = MipProblem(
+        problem.objective,
+        problem.a_start,
+        problem.a_index,
+        problem.a_value,
+        lower,
+        problem.row_upper,
+    )
+    found = HighsBackend().find_feasible(forced)
+    assert found.status is MipStatus.FEASIBLE
+    assert set(np.unique(found.x)) <= {0.0, 1.0}
+    activity = _activity(forced, found.x)
+    assert np.all(activity >= forced.row_lower - 1e-9)
+    assert np.all(activity <= forced.row_upper + 1e-9)
+    # Its value is reported under the problem's own objective, with no bound claimed.
+    assert found.objective == pytest.approx(float(problem.objective @ found.x))
+    assert math.isnan(found.bound)
+
+
+def test_find_feasible_claims_nothing_when_the_rows_cannot_be_met() -> None:
+    # Three columns, each covering two of three rows that must each be covered exactly once:
+    # any one column leaves a row bare, any two overlap.
+    dense = np.array([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    matrix = csc_matrix(dense)
+    matrix.sort_indices()
+    problem = MipProblem(
+        objective=np.ones(3),
+        a_start=matrix.indptr.astype(np.int32),
+        a_index=matrix.indices.astype(np.int32),
+        a_value=matrix.data.astype(np.float64),
+        row_lower=np.ones(3),
+        row_upper=np.ones(3),
+    )
+    found = HighsBackend().find_feasible(problem)
+    assert found.status in (MipStatus.INFEASIBLE, MipStatus.TIME_LIMIT)
+    assert found.x.size == 0
