@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.sparse import csc_matrix
 
-from oracles import packing_problem
+from oracles import brute_force, packing_problem
 from possible.optimise import MipProblem, MipStatus
 from possible.optimise.highs import HighsBackend
 
@@ -72,3 +72,17 @@ def test_find_feasible_claims_nothing_when_the_rows_cannot_be_met() -> None:
     found = HighsBackend().find_feasible(problem)
     assert found.status in (MipStatus.INFEASIBLE, MipStatus.TIME_LIMIT)
     assert found.x.size == 0
+
+
+@pytest.mark.parametrize("mip_lp_solver", ["choose", "simplex", "ipm"])
+def test_each_lp_solver_for_the_mip_reaches_the_exhaustive_optimum(mip_lp_solver: str) -> None:
+    for seed in range(4):
+        problem = packing_problem(seed, n_cols=24, n_rows=10, integral=True)
+        sol = HighsBackend(mip_lp_solver=mip_lp_solver).solve(problem)
+        assert sol.status is MipStatus.OPTIMAL
+        assert sol.objective == pytest.approx(brute_force(problem).objective)
+
+
+def test_an_unknown_lp_solver_is_refused() -> None:
+    with pytest.raises(ValueError, match="mip_lp_solver"):
+        HighsBackend(mip_lp_solver="barrier")

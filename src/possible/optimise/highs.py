@@ -76,11 +76,20 @@ class HighsBackend:
         process, so the first backend to solve fixes the count for the process.
     random_seed
         Fixed seed so that equal inputs give equal answers.
+    mip_lp_solver
+        HiGHS' ``mip_lp_solver`` for the LPs of its branch-and-cut: ``"choose"`` (HiGHS'
+        default, dual simplex), ``"simplex"`` or ``"ipm"``. :func:`possible.optimise.solve`
+        asks for ``"ipm"`` when rounds have tightened rows (see its ``TIGHTEN_MAX_CHAIN``).
     """
 
-    def __init__(self, *, threads: int | None = None, random_seed: int = 0) -> None:
+    def __init__(
+        self, *, threads: int | None = None, random_seed: int = 0, mip_lp_solver: str = "choose"
+    ) -> None:
+        if mip_lp_solver not in ("choose", "simplex", "ipm"):
+            raise ValueError(f"mip_lp_solver must be choose, simplex or ipm, not {mip_lp_solver!r}")
         self._threads = threads
         self._seed = random_seed
+        self._mip_lp_solver = mip_lp_solver
 
     @property
     def concurrent(self) -> bool:
@@ -106,6 +115,7 @@ class HighsBackend:
         if integer:
             h.setOptionValue("mip_rel_gap", 0.0)
             h.setOptionValue("mip_abs_gap", 1e-9)
+            h.setOptionValue("mip_lp_solver", self._mip_lp_solver)
         threads = _threads_for(self._threads)
         if threads is not None:
             h.setOptionValue("threads", threads)
