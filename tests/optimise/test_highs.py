@@ -86,3 +86,14 @@ def test_each_lp_solver_for_the_mip_reaches_the_exhaustive_optimum(mip_lp_solver
 def test_an_unknown_lp_solver_is_refused() -> None:
     with pytest.raises(ValueError, match="mip_lp_solver"):
         HighsBackend(mip_lp_solver="barrier")
+
+
+def test_models_above_the_presolve_limit_are_still_solved_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("possible.optimise.highs.PRESOLVE_MAX_COLUMNS", 0)
+    for seed in range(4):
+        problem = packing_problem(seed, n_cols=24, n_rows=10, integral=True)
+        sol = HighsBackend().solve(problem)
+        assert sol.status is MipStatus.OPTIMAL
+        assert sol.objective == pytest.approx(brute_force(problem).objective)
