@@ -429,3 +429,51 @@ def test_what_the_search_found_is_kept_when_the_mip_gives_up(seed: int) -> None:
         (problem.a_value, problem.a_index, problem.a_start), shape=(problem.n_rows, problem.n_cols)
     )
     assert np.all(matrix @ x <= problem.row_upper + 1e-9)
+
+
+def triangles(k: int) -> MipProblem:
+    """`k` disjoint triangles (three columns, each two of three rows): the relaxation is worth
+    1.5 per triangle, the optimum 1, so the gap is ``k / 2``."""
+    dense = np.zeros((3 * k, 3 * k))
+    for t in range(k):
+        for j, rows in enumerate(((0, 1), (1, 2), (0, 2))):
+            dense[[3 * t + r for r in rows], 3 * t + j] = 1.0
+    matrix = csc_matrix(dense)
+    matrix.sort_indices()
+    return MipProblem(
+        objective=np.ones(3 * k),
+        a_start=matrix.indptr.astype(np.int32),
+        a_index=matrix.indices.astype(np.int32),
+        a_value=matrix.data.astype(np.float64),
+        row_lower=np.full(3 * k, -np.inf),
+        row_upper=np.ones(3 * k),
+    )
+
+
+@pytest.mark.parametrize("tighten", [True, False])
+@pytest.mark.parametrize(("k", "given"), [(4, 2), (5, 2), (5, 3), (6, 4), (4, 0)])
+def test_a_finish_round_settles_a_level_from_a_close_incumbent(
+    k: int, given: int, tighten: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    problem = triangles(k)
+    start = np.zeros(problem.n_cols)
+    start[[3 * t for t in range(given)]] = 1.0  # one column of each of the first triangles
+    with caplog.at_level("DEBUG", logger="possible.optimise.fixing"):
+        outcome = solve_level(
+            HighsBackend(),
+            problem,
+            np.ones(problem.n_cols, dtype=bool),
+            integral=True,
+            start=start,
+            time_limit=None,
+            tighten=tighten,
+        )
+    assert outcome.solution.status is MipStatus.OPTIMAL
+    assert outcome.solution.objective == pytest.approx(k)
+    x = outcome.solution.x
+    assert float(problem.objective @ x) == pytest.approx(k)
+    finished = any("finish up to" in r.getMessage() for r in caplog.records)
+    if (k, given) == (4, 2):
+        # The first round (6) finds nothing better than the incumbent 2 and proves 5 the most:
+        # the gap is 3, so a finish round settles the level, when rounds run one at a time.
+        assert finished == tighten

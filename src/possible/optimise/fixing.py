@@ -81,6 +81,9 @@ FRACTIONAL_BOUND = 1e-3
 PROBE_SLACK = 1.0
 """A round whose target is less than this below the bound first searches for feasibility only
 (see :class:`_Run`)."""
+FINISH_GAP = 3.0
+"""Largest gap between an integral level's incumbent and its proven upper bound that a single
+*finish* round closes (see :class:`_Round`)."""
 SCORE_TARGET_SHARE = 1e-3
 """For a non-integral objective, the first target lies this share below the bound."""
 
@@ -374,10 +377,17 @@ class _Round:
     most ``target - 1``. ``columns_for == target + 1`` is a *look* in the smaller column set of
     the round above, which often holds a solution one below the bound; "no" there proves
     nothing.
+
+    A *finish* round (``aim`` set) comes once an incumbent ``v`` is within
+    :data:`FINISH_GAP` of the proven upper bound ``aim``: with ``target == columns_for ==
+    v + 1`` it maximises over every column and row a solution worth more than ``v`` needs, so
+    its optimum settles the level at once, where the ladder would run a round or two per unit
+    of the gap.
     """
 
     target: float
     columns_for: float
+    aim: float | None = None
 
     @property
     def full(self) -> bool:
@@ -460,7 +470,8 @@ class _Ladder:
             state.offer(sol)
             columns = self._columns(round_.columns_for)
             logger.debug(
-                "target %.6g over the columns of %.6g: %d of %d, %s %.6g",
+                "%s %.6g over the columns of %.6g: %d of %d, %s %.6g",
+                "target" if round_.aim is None else f"finish up to {round_.aim:.6g} from",
                 round_.target,
                 round_.columns_for,
                 columns,
@@ -468,6 +479,12 @@ class _Ladder:
                 sol.status.value,
                 sol.objective,
             )
+            if round_.aim is not None:
+                # A finish round: its optimum (or reaching the aim) settles the level.
+                settled = sol.status in (MipStatus.OPTIMAL, MipStatus.INFEASIBLE)
+                if settled or (sol.x.size and sol.objective >= round_.aim - self.tol):
+                    return state.optimal(), columns
+                return state.partial(sol.status, upper), columns
             if sol.x.size and sol.objective >= round_.target - self.tol:
                 return state.optimal(), columns
             if sol.status not in (MipStatus.OPTIMAL, MipStatus.INFEASIBLE):
@@ -478,6 +495,9 @@ class _Ladder:
                     return state.optimal(), columns
             if self.speculate:
                 self.width = 2
+            elif state.found and 2.0 - self.tol <= upper - state.value <= FINISH_GAP + self.tol:
+                # One round in turn: nothing is running, so the finish round replaces the rest.
+                self._start(_Round(state.value + 1.0, state.value + 1.0, aim=upper))
 
     def _start(self, round_: _Round) -> None:
         keep = self.lag.could_reach(round_.columns_for, tolerance=self.tol)
@@ -485,8 +505,10 @@ class _Ladder:
         probe = False
         if self.tighten:
             problem = self.lag.tightened_rows(problem, round_.target, tolerance=self.tol)
-            probe = self.lag.bound - round_.target < PROBE_SLACK
-        run = _Run(self.backend, problem, keep, round_.target, self.tol, probe)
+            # A finish round wants the best solution, not any one worth its target.
+            probe = self.lag.bound - round_.target < PROBE_SLACK and round_.aim is None
+        aim = round_.target if round_.aim is None else round_.aim
+        run = _Run(self.backend, problem, keep, aim, self.tol, probe)
         time_limit = _left(self.time_limit, self.began)
         stop = threading.Event()
         future: Future[MipSolution] = Future()
