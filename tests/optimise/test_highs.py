@@ -1,16 +1,18 @@
-"""The HiGHS backend's search for feasibility: what it answers is true of the rows."""
+"""The HiGHS backend: its search for feasibility and its LP and presolve settings."""
 
 from __future__ import annotations
 
 import math
 
+import highspy
 import numpy as np
 import pytest
 from scipy.sparse import csc_matrix
 
 from oracles import brute_force, packing_problem
+from possible.errors import SolverError
 from possible.optimise import MipProblem, MipStatus
-from possible.optimise.highs import HighsBackend
+from possible.optimise.highs import HighsBackend, _check_rows
 
 
 def _activity(problem: MipProblem, x: np.ndarray) -> np.ndarray:
@@ -88,12 +90,29 @@ def test_an_unknown_lp_solver_is_refused() -> None:
         HighsBackend(mip_lp_solver="barrier")
 
 
-def test_models_above_the_presolve_limit_are_still_solved_exactly(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("limit", [0, 10_000])
+def test_presolve_is_off_exactly_above_the_column_limit(
+    limit: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("possible.optimise.highs.PRESOLVE_MAX_COLUMNS", 0)
+    monkeypatch.setattr("possible.optimise.highs.PRESOLVE_MAX_COLUMNS", limit)
+    seen: list[tuple[str, object]] = []
+    original = highspy.Highs.setOptionValue
+
+    def record(self: highspy.Highs, name: str, value: object) -> object:
+        seen.append((name, value))
+        return original(self, name, value)
+
+    monkeypatch.setattr(highspy.Highs, "setOptionValue", record)
     for seed in range(4):
         problem = packing_problem(seed, n_cols=24, n_rows=10, integral=True)
         sol = HighsBackend().solve(problem)
         assert sol.status is MipStatus.OPTIMAL
         assert sol.objective == pytest.approx(brute_force(problem).objective)
+    assert (("presolve", "off") in seen) == (limit == 0)
+
+
+def test_a_search_answer_that_breaks_a_row_is_refused() -> None:
+    problem = packing_problem(1, n_cols=12, n_rows=6, integral=True)
+    _check_rows(problem, np.zeros(problem.n_cols))  # selecting nothing meets every row
+    with pytest.raises(SolverError, match="breaks"):
+        _check_rows(problem, np.ones(problem.n_cols))

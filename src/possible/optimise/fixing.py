@@ -33,10 +33,11 @@ one that can far sooner (a 2,000-patient pool: 194 s to a first optimal solution
 with).
 
 Near the bound the tightened rows say almost everything: a round whose target is less than one
-unit below the bound first asks the backend for *any* solution of its rows, ignoring the
-objective (:class:`~possible.optimise.backend.FeasibilityBackend`), and keeps it if it is worth
-the target. That search is a local search, not a proof, and it is far cheaper: on 2,000
-patients 1 s against 22 to 31 s for the MIP (see :class:`_Run`).
+unit below the bound (in practice only the first full round, at the bound rounded down) first
+asks the backend for *any* solution of its rows, ignoring the objective
+(:class:`~possible.optimise.backend.FeasibilityBackend`), and keeps it if it is worth the target.
+A search that proves the rows infeasible settles the round too. It is far cheaper than the
+MIP: on 2,000 patients 1 s against 22 to 31 s (see :class:`_Run`).
 """
 
 from __future__ import annotations
@@ -402,7 +403,9 @@ class _Ladder:
     columns of round ``t``, the full round ``t - 1``, a look for ``t - 2``, ... The first round
     in this order that finds a solution worth its target gives the level's optimum: every full
     round above it said no. If asked, rows are tightened for each round's target (see the module
-    docstring), which settles a full round that cannot succeed almost at once.
+    docstring), which settles a full round that cannot succeed almost at once. Once an
+    incumbent is within :data:`FINISH_GAP` of the proven bound and rounds run one at a time, a
+    single *finish* round replaces the rest of the order (see :class:`_Round`).
 
     With a :class:`~possible.optimise.backend.ConcurrentBackend` the next round runs beside the
     current one (HiGHS releases the GIL, so the two really run at once) once a round has said
@@ -484,6 +487,10 @@ class _Ladder:
                 settled = sol.status in (MipStatus.OPTIMAL, MipStatus.INFEASIBLE)
                 if settled or (sol.x.size and sol.objective >= round_.aim - self.tol):
                     return state.optimal(), columns
+                # Every solution worth more than the incumbent is in this round's model, so
+                # its bound (if any) caps the level too.
+                if np.isfinite(sol.bound):
+                    upper = min(upper, max(state.value, float(np.floor(sol.bound + self.tol))))
                 return state.partial(sol.status, upper), columns
             if sol.x.size and sol.objective >= round_.target - self.tol:
                 return state.optimal(), columns
@@ -537,13 +544,14 @@ class _Run:
     """How one round is decided: a search for feasibility first if asked, then the MIP.
 
     With rows tightened for a target less than :data:`PROBE_SLACK` below the bound, every
-    row whose multiplier is at least that gap is forced, and the kept columns lose at most
-    that gap each, so most solutions of the rows alone are worth the target. Looking for any
-    solution is then far faster than optimising: on 2,000 patients HiGHS' feasibility jump
-    finds one worth the bound in 1 s, where the MIP search takes 22 to 31 s (11 s of it
-    presolve). A solution worth the target answers the round; "no solution at all" answers it
-    too, since the round's solutions are among them. Only a solution worth less, or none
-    within the search's effort, leaves the round to the MIP.
+    row whose multiplier exceeds that gap (plus a tolerance) is forced, and the kept columns
+    lose at most that gap each, so most solutions of the rows alone are worth the target.
+    Looking for any solution is then far faster than optimising: on 2,000 patients HiGHS'
+    feasibility jump finds one worth the bound in 1 s, where the MIP search takes 22 to 31 s
+    (11 s of it presolve). A solution worth the target answers the round; "no solution at
+    all" answers it too, since the round's solutions are among them. Only a solution worth
+    less, or none within the search's effort, leaves the round to the MIP; if the MIP then
+    gives up, the better of the two solutions stands.
     """
 
     backend: Backend
@@ -586,7 +594,9 @@ class _Run:
         if found is None:
             return sol
         seconds = sol.seconds + found.seconds
-        if not sol.x.size and found.x.size:  # the MIP gave up with nothing: keep what was found
+        gave_up = sol.status not in (MipStatus.OPTIMAL, MipStatus.INFEASIBLE)
+        if gave_up and found.x.size and (not sol.x.size or found.objective > sol.objective):
+            # The MIP gave up with less than the search found: keep the search's solution.
             return MipSolution(MipStatus.FEASIBLE, found.x, found.objective, sol.bound, seconds)
         return dataclasses.replace(sol, seconds=seconds)
 

@@ -12,6 +12,7 @@ import time
 import highspy
 import numpy as np
 from numpy.typing import NDArray
+from scipy.sparse import csc_matrix
 
 from possible.errors import SolverError
 from possible.optimise.backend import (
@@ -268,6 +269,8 @@ class HighsBackend:
         if has_solution:
             x = round_binary(np.asarray(h.getSolution().col_value))
             value = float(problem.objective @ x)
+            if feasibility:
+                _check_rows(problem, x)
             reported = float(info.objective_function_value)
             if not feasibility and abs(reported - value) > 1e-6 * max(1.0, abs(value)):
                 raise SolverError(
@@ -285,6 +288,27 @@ class HighsBackend:
         if kind is MipStatus.OPTIMAL:
             bound = value
         return MipSolution(kind, x, value, bound, seconds)
+
+
+def _check_rows(problem: MipProblem, x: NDArray[np.float64]) -> None:
+    """Raise :class:`SolverError` unless the 0/1 vector `x` satisfies every row of `problem`.
+
+    A search for feasibility has no objective value to cross-check, so its answer is checked
+    against the rows themselves.
+    """
+    matrix = csc_matrix(
+        (problem.a_value, problem.a_index, problem.a_start),
+        shape=(problem.n_rows, problem.n_cols),
+    )
+    activity = matrix @ x
+    bad = np.flatnonzero(
+        (activity < problem.row_lower - 1e-6) | (activity > problem.row_upper + 1e-6)
+    )
+    if bad.size:
+        raise SolverError(
+            f"HiGHS returned a solution that breaks {bad.size} row(s), the first being row "
+            f"{int(bad[0])}"
+        )
 
 
 def _give_up_after_root_cuts(h: highspy.Highs) -> None:
