@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 from scipy.sparse import csc_matrix
 
 from oracles import SETTINGS, brute_force, packing_problem, random_pool
@@ -284,15 +285,22 @@ def real_problem(seed: int) -> MipProblem:
     )
 
 
-def _whole_level(backend: Backend, problem: MipProblem, *, tighten: bool) -> LevelSolution:
-    """An integral level over every column, from nothing selected, without a time limit."""
+def _whole_level(
+    backend: Backend,
+    problem: MipProblem,
+    *,
+    tighten: bool,
+    start: NDArray[np.float64] | None = None,
+) -> LevelSolution:
+    """An integral level over every column, from `start` (default: nothing selected), without
+    a time limit."""
     everything = np.ones(problem.n_cols, dtype=bool)
     return solve_level(
         backend,
         problem,
         everything,
         integral=True,
-        start=None,
+        start=start,
         time_limit=None,
         tighten=tighten,
     )
@@ -470,15 +478,7 @@ def test_a_finish_round_settles_a_level_from_a_close_incumbent(
     start[[3 * t for t in range(given)]] = 1.0  # one column of each of the first triangles
     backend = CountingHighs()  # rounds one at a time, with rows tightened or not
     with caplog.at_level("DEBUG", logger="possible.optimise.fixing"):
-        outcome = solve_level(
-            backend,
-            problem,
-            np.ones(problem.n_cols, dtype=bool),
-            integral=True,
-            start=start,
-            time_limit=None,
-            tighten=tighten,
-        )
+        outcome = _whole_level(backend, problem, tighten=tighten, start=start)
     assert outcome.solution.status is MipStatus.OPTIMAL
     assert outcome.solution.objective == pytest.approx(k)
     x = outcome.solution.x
@@ -496,7 +496,7 @@ def test_a_finish_round_that_runs_out_of_time_keeps_the_incumbent_and_the_bound(
     start = np.zeros(problem.n_cols)
     start[[0, 3]] = 1.0
     backend = CountingHighs(mip_gives_up=True)
-    outcome = _whole_level_from(backend, problem, start)
+    outcome = _whole_level(backend, problem, tighten=True, start=start)
     assert outcome.solution.status is MipStatus.FEASIBLE
     assert outcome.solution.objective == pytest.approx(2.0)
     np.testing.assert_array_equal(outcome.solution.x, start)
@@ -515,15 +515,3 @@ def test_a_search_that_proves_the_rows_infeasible_settles_the_round(
     assert backend.searches[0].status is MipStatus.INFEASIBLE
     rounds = [r for r in caplog.records if "over the columns of" in r.getMessage()]
     assert backend.solves == len(rounds) - 1  # no MIP for the round the search settled
-
-
-def _whole_level_from(backend: Backend, problem: MipProblem, start: np.ndarray) -> LevelSolution:
-    return solve_level(
-        backend,
-        problem,
-        np.ones(problem.n_cols, dtype=bool),
-        integral=True,
-        start=start,
-        time_limit=None,
-        tighten=True,
-    )
