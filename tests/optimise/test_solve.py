@@ -619,3 +619,12 @@ def test_highs_backends_with_different_thread_counts_can_share_a_process() -> No
     worker.join()
     found.append(solve(pool).status)
     assert found == [Status.OPTIMAL, Status.OPTIMAL]
+
+
+def test_score_values_are_reported_without_float_noise() -> None:
+    # 0.1 + 0.2 is 0.30000000000000004 in binary floating point.
+    pool = pool_of({"d1": "p1", "d2": "p2"}, [("d1", "p2", 0.1), ("d2", "p1", 0.2)])
+    result = solve(pool, objective="score")
+    assert result.status is Status.OPTIMAL
+    assert result.objective == (0.3,)
+    assert result.levels[0].bound == 0.3

@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 MAX_CHAIN_LIMIT = 20
 """Longest chain cap accepted (PICEF grows with the cap times the arcs)."""
 
+REPORTED_DECIMALS = 9
+"""Decimal places of the objective values and bounds a result reports (see :func:`_reported`)."""
 TIGHTEN_MAX_CHAIN = 3
 """Longest chain cap for which the rounds of an integral level have their rows tightened (see
 :mod:`possible.optimise.fixing`). Measured with HiGHS 1.16 on kep_solver's UK instances: with
@@ -228,9 +230,9 @@ def _lexicographic(
         if sol.status in (MipStatus.OPTIMAL, MipStatus.FEASIBLE):
             x = sol.x
             start = x
-            values[i] = sign * sol.objective + constant
+            values[i] = _reported(sign * sol.objective + constant)
         if not math.isnan(sol.bound):
-            bounds[i] = sign * sol.bound + constant
+            bounds[i] = _reported(sign * sol.bound + constant)
         if sol.status is not MipStatus.OPTIMAL:
             status = _status_after(sol, i)
             logger.info("level %d ended with %s", i + 1, sol.status.value)
@@ -240,6 +242,16 @@ def _lexicographic(
         fixed_lower.append(lower)
         alive = outcome.alive_after(alive, lower)
     return x, status, values, bounds
+
+
+def _reported(value: float) -> float:
+    """`value` rounded to :data:`REPORTED_DECIMALS` places.
+
+    A score level's value is a float sum over the chosen arcs, so two optimal solutions can
+    differ in the last digit (1904.9941700000002 against 1904.99417); rounding keeps reported
+    values to what the scores mean. Later levels are fixed with the unrounded value.
+    """
+    return round(value, REPORTED_DECIMALS)
 
 
 def _status_after(sol: MipSolution, level: int) -> Status:
