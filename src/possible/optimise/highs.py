@@ -40,7 +40,7 @@ GIVE_UP_CHECK = 4
 """HiGHS 1.16 asks its MIP-interrupt callback twice before feasibility jump, a third time once
 the root LP is solved and a fourth after the first round of root cuts.
 :meth:`HighsBackend.find_feasible` gives up at the fourth: by then HiGHS has proven most rounds
-that cannot succeed infeasible (0.1 s at 1,000 patients), and what follows (more cuts,
+that cannot succeed infeasible (0.1 to 0.2 s at 1,000 patients), and what follows (more cuts,
 sub-MIPs, branching) can take minutes on a zero objective. A count, unlike a time, keeps the
 answer independent of the machine's speed."""
 _UNSET = -1
