@@ -62,8 +62,7 @@ def _best_with(problem: MipProblem, j: int) -> float | None:
 
 def _dense(problem: MipProblem) -> np.ndarray:
     """The constraint matrix as a dense array."""
-    shape = (problem.n_rows, problem.n_cols)
-    return csc_matrix((problem.a_value, problem.a_index, problem.a_start), shape=shape).toarray()
+    return problem.matrix().toarray()
 
 
 def _all_solutions(problem: MipProblem) -> list[np.ndarray]:
@@ -443,10 +442,7 @@ def test_what_the_search_found_is_kept_when_the_mip_gives_up(seed: int) -> None:
     assert outcome.solution.objective < brute_force(problem).objective
     x = outcome.solution.x
     assert float(problem.objective @ x) == pytest.approx(outcome.solution.objective)
-    matrix = csc_matrix(
-        (problem.a_value, problem.a_index, problem.a_start), shape=(problem.n_rows, problem.n_cols)
-    )
-    assert np.all(matrix @ x <= problem.row_upper + 1e-9)
+    assert np.all(problem.matrix() @ x <= problem.row_upper + 1e-9)
 
 
 def triangles(k: int) -> MipProblem:

@@ -16,11 +16,7 @@ from possible.optimise.highs import HighsBackend, _check_rows
 
 
 def _activity(problem: MipProblem, x: np.ndarray) -> np.ndarray:
-    matrix = csc_matrix(
-        (problem.a_value, problem.a_index, problem.a_start),
-        shape=(problem.n_rows, problem.n_cols),
-    )
-    activity: np.ndarray = matrix @ x
+    activity: np.ndarray = problem.matrix() @ x
     return activity
 
 

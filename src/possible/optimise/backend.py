@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.sparse import csc_matrix
 
 __all__ = [
     "Backend",
@@ -61,6 +62,12 @@ class MipProblem:
     def n_rows(self) -> int:
         """Number of constraints."""
         return int(self.row_lower.shape[0])
+
+    def matrix(self) -> csc_matrix:
+        """Return the constraint matrix ``A`` as a SciPy CSC matrix."""
+        return csc_matrix(
+            (self.a_value, self.a_index, self.a_start), shape=(self.n_rows, self.n_cols)
+        )
 
 
 @dataclass(frozen=True, slots=True)

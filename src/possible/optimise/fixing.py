@@ -52,7 +52,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import csc_matrix
 
 from possible.graph.csr import ranges
 from possible.optimise.backend import (
@@ -167,10 +166,7 @@ def lagrangian_bound(problem: MipProblem, row_dual: NDArray[np.float64]) -> Lagr
     -------
     LagrangianBound
     """
-    transposed = csc_matrix(
-        (problem.a_value, problem.a_index, problem.a_start),
-        shape=(problem.n_rows, problem.n_cols),
-    ).T.tocsr()
+    transposed = problem.matrix().T.tocsr()
     best: LagrangianBound | None = None
     for sign in (1.0, -1.0):
         y = sign * np.asarray(row_dual, dtype=np.float64)

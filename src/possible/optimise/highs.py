@@ -12,7 +12,6 @@ import time
 import highspy
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import csc_matrix
 
 from possible.errors import SolverError
 from possible.optimise.backend import (
@@ -296,11 +295,7 @@ def _check_rows(problem: MipProblem, x: NDArray[np.float64]) -> None:
     A search for feasibility has no objective value to cross-check, so its answer is checked
     against the rows themselves.
     """
-    matrix = csc_matrix(
-        (problem.a_value, problem.a_index, problem.a_start),
-        shape=(problem.n_rows, problem.n_cols),
-    )
-    activity = matrix @ x
+    activity = problem.matrix() @ x
     bad = np.flatnonzero(
         (activity < problem.row_lower - 1e-6) | (activity > problem.row_upper + 1e-6)
     )

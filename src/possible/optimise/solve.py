@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.sparse import csc_matrix, csr_matrix, vstack
+from scipy.sparse import csr_matrix, vstack
 
 from possible.domain import Pool
 from possible.errors import PolicyError, SolverError
@@ -283,10 +283,7 @@ def _with_rows(
             problem.row_lower,
             problem.row_upper,
         )
-    base = csc_matrix(
-        (problem.a_value, problem.a_index, problem.a_start),
-        shape=(problem.n_rows, problem.n_cols),
-    )
+    base = problem.matrix()
     extra = csr_matrix(np.vstack(rows))
     matrix = vstack([base, extra], format="csc")
     matrix.sort_indices()
