@@ -110,13 +110,14 @@ def solve(
             "this pool's arcs are to be derived from its clinical data: "
             "call possible.compatibility.build_arcs(pool) and solve its .pool"
         )
+    tighten = max_chain <= TIGHTEN_MAX_CHAIN
     if backend is None:
         from possible.optimise.highs import HighsBackend
 
         # Rounds with tightened rows solve their LPs faster by interior point (1,000
         # patients: 2.9 s to 2.7 s and 5.0 s to 4.1 s); without, far slower (chains of 6,
         # 500 patients: 21 s to 131 s).
-        backend = HighsBackend(mip_lp_solver="ipm" if max_chain <= TIGHTEN_MAX_CHAIN else "choose")
+        backend = HighsBackend(mip_lp_solver="ipm" if tighten else "choose")
     say = progress or (lambda _msg: None)
     timings: dict[str, float] = {}
     began = time.perf_counter()
@@ -141,7 +142,7 @@ def solve(
         time_limit,
         began,
         say,
-        tighten=max_chain <= TIGHTEN_MAX_CHAIN,
+        tighten=tighten,
     )
     timings["solve"] = time.perf_counter() - t0  # wall time: rounds may run side by side
     exchanges, ndds_left = _decode(graph, form, x)
