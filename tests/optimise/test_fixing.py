@@ -16,8 +16,14 @@ from scipy.sparse import csc_matrix
 from oracles import SETTINGS, brute_force, packing_problem, random_pool
 from possible.graph import build_graph
 from possible.optimise import MipProblem, MipStatus
-from possible.optimise.backend import Backend, MipSolution
-from possible.optimise.fixing import LevelSolution, lagrangian_bound, restrict, solve_level
+from possible.optimise.backend import Backend, LpSolution, MipSolution
+from possible.optimise.fixing import (
+    LevelSolution,
+    fix_at_one,
+    lagrangian_bound,
+    restrict,
+    solve_level,
+)
 from possible.optimise.formulation import build_formulation
 from possible.optimise.highs import HighsBackend
 
@@ -511,3 +517,110 @@ def test_a_search_that_proves_the_rows_infeasible_settles_the_round(
     assert backend.searches[0].status is MipStatus.INFEASIBLE
     rounds = [r for r in caplog.records if "over the columns of" in r.getMessage()]
     assert backend.solves == len(rounds) - 1  # no MIP for the round the search settled
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), fixed_bits=st.integers(0, 2**10 - 1))
+def test_fixing_columns_at_one_keeps_exactly_the_solutions_that_use_them(
+    seed: int, fixed_bits: int
+) -> None:
+    problem = packing_problem(seed, n_cols=10, n_rows=6, integral=True)
+    # Flow-like rows too (mixed signs, lower bounds), as in PICEF.
+    flow = MipProblem(
+        problem.objective,
+        problem.a_start,
+        problem.a_index,
+        np.where(problem.a_index % 2 == 1, -1.0, 1.0) * problem.a_value,
+        np.where(np.arange(6) % 2 == 1, -1.0, -np.inf),
+        np.where(np.arange(6) % 2 == 1, np.inf, 1.0),
+    )
+    fixed = np.array([(fixed_bits >> j) & 1 for j in range(10)], dtype=bool)
+    for case in (problem, flow):
+        shifted, offset = fix_at_one(case, fixed)
+        assert offset == pytest.approx(float(case.objective[fixed].sum()))
+        np.testing.assert_array_equal(shifted.objective, case.objective)
+        using = {tuple(x) for x in _all_solutions(case) if x[fixed].all()}
+        extended = {tuple(z + fixed) for z in _all_solutions(shifted) if not z[fixed].any()}
+        assert using == extended
+
+
+class GuessingHighs(CountingHighs):
+    """:class:`CountingHighs` whose relaxation reports the given columns at one (a guess
+    that may be wrong), and whose searches for feasibility fall short."""
+
+    def __init__(self, ones: NDArray[np.bool_]) -> None:
+        super().__init__(worst_first=True)
+        self.ones = ones
+
+    def solve_relaxation(self, problem: MipProblem, *, time_limit: float | None = None) -> object:
+        lp = self.inner.solve_relaxation(problem, time_limit=time_limit)
+        return dataclasses.replace(lp, col_value=self.ones.astype(np.float64))
+
+
+def _guesses(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("guess for")]
+
+
+@pytest.mark.parametrize("seed", SHORT_SEARCHES)
+def test_a_guess_from_an_optimal_solution_answers_the_round_without_the_mip(
+    seed: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    problem = packing_problem(seed, n_cols=40, n_rows=14, integral=True)
+    best = brute_force(problem)
+    # Half the columns of an optimal solution: the rest is for the guess's MIP to find.
+    chosen = np.flatnonzero(best.x > 0.5)
+    ones = np.zeros(problem.n_cols, dtype=bool)
+    ones[chosen[: max(1, chosen.size // 2)]] = True
+    backend = GuessingHighs(ones)
+    with caplog.at_level("DEBUG", logger="possible.optimise.fixing"):
+        outcome = _whole_level(backend, problem, tighten=True)
+    assert outcome.solution.status is MipStatus.OPTIMAL
+    assert outcome.solution.objective == pytest.approx(best.objective)
+    x = outcome.solution.x
+    assert x[ones].all()  # the answer is the guess's
+    assert np.all(problem.matrix() @ x <= problem.row_upper + 1e-9)
+    guesses = _guesses(caplog)
+    assert guesses
+    # Every MIP solved was a guess's: the rounds' own MIPs never ran.
+    assert backend.solves == len(guesses)
+
+
+@pytest.mark.parametrize("k", [4, 5])
+def test_a_wrong_guess_costs_time_but_never_the_optimum(
+    k: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Triangles, plus a wedge over two rows of each of the first two: the wedge leaves both
+    # triangles without a column, so no optimal solution (worth k) uses it, yet its
+    # Lagrangian bound (1.5 k - 1) keeps it for every round. The relaxation reports it at one.
+    base = triangles(k)
+    dense = np.hstack([base.matrix().toarray(), np.zeros((3 * k, 1))])
+    dense[[0, 1, 3, 4], -1] = 1.0
+    matrix = csc_matrix(dense)
+    matrix.sort_indices()
+    problem = MipProblem(
+        objective=np.ones(3 * k + 1),
+        a_start=matrix.indptr.astype(np.int32),
+        a_index=matrix.indices.astype(np.int32),
+        a_value=matrix.data.astype(np.float64),
+        row_lower=base.row_lower,
+        row_upper=base.row_upper,
+    )
+    ones = np.zeros(problem.n_cols, dtype=bool)
+    ones[-1] = True
+    backend = GuessingHighs(ones)
+    with caplog.at_level("DEBUG", logger="possible.optimise.fixing"):
+        outcome = _whole_level(backend, problem, tighten=True)
+    assert outcome.solution.status is MipStatus.OPTIMAL
+    assert outcome.solution.objective == pytest.approx(k)
+    assert outcome.solution.x[-1] == 0.0
+    guesses = _guesses(caplog)
+    assert guesses
+    assert backend.solves > len(guesses)  # the rounds' own MIPs answered
+
+
+def test_the_relaxation_reports_its_solution() -> None:
+    problem = triangles(2)
+    lp = HighsBackend().solve_relaxation(problem)
+    assert isinstance(lp, LpSolution)
+    assert lp.col_value.shape == (problem.n_cols,)
+    assert float(problem.objective @ lp.col_value) == pytest.approx(lp.objective, abs=1e-6)

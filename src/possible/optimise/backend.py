@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -111,12 +111,17 @@ class LpSolution:
         valid for any dual vector (see :mod:`possible.optimise.fixing`).
     seconds
         Wall-clock time spent in the solver.
+    col_value
+        The relaxation's solution, one value per column, or empty if the backend gives none.
+        An interior-point solution (not a vertex) tells most: a column at 1 there is at 1 in
+        nearly every optimal solution of the relaxation.
     """
 
     status: MipStatus
     objective: float
     row_dual: NDArray[np.float64]
     seconds: float
+    col_value: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
 
 class Backend(Protocol):

@@ -173,9 +173,11 @@ class HighsBackend:
             h.getSolution().row_dual
         ):
             return LpSolution(MipStatus.ERROR, math.nan, np.zeros(problem.n_rows), seconds)
-        row_dual = np.asarray(h.getSolution().row_dual, dtype=np.float64)
+        solution = h.getSolution()
+        row_dual = np.asarray(solution.row_dual, dtype=np.float64)
+        col_value = np.asarray(solution.col_value, dtype=np.float64)
         value = float(h.getInfo().objective_function_value)
-        return LpSolution(MipStatus.OPTIMAL, value, row_dual, seconds)
+        return LpSolution(MipStatus.OPTIMAL, value, row_dual, seconds, col_value)
 
     def solve(
         self,
