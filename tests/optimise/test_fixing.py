@@ -548,13 +548,15 @@ class GuessingHighs(CountingHighs):
     """:class:`CountingHighs` whose relaxation reports the given columns at one (a guess
     that may be wrong), and whose searches for feasibility fall short."""
 
-    def __init__(self, ones: NDArray[np.bool_]) -> None:
+    def __init__(self, ones: NDArray[np.bool_], *, central: bool = True) -> None:
         super().__init__(worst_first=True)
         self.ones = ones
+        self.central = central
 
     def solve_relaxation(self, problem: MipProblem, *, time_limit: float | None = None) -> object:
         lp = self.inner.solve_relaxation(problem, time_limit=time_limit)
-        return dataclasses.replace(lp, col_value=self.ones.astype(np.float64))
+        values = self.ones.astype(np.float64)
+        return dataclasses.replace(lp, col_value=values, central=self.central)
 
 
 def _guesses(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -618,9 +620,24 @@ def test_a_wrong_guess_costs_time_but_never_the_optimum(
     assert backend.solves > len(guesses)  # the rounds' own MIPs answered
 
 
+@pytest.mark.parametrize("seed", SHORT_SEARCHES)
+def test_no_guess_from_a_solution_that_is_not_central(
+    seed: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A first-order method's (or a vertex's) ones say little: no guess is made from them.
+    problem = packing_problem(seed, n_cols=40, n_rows=14, integral=True)
+    best = brute_force(problem)
+    backend = GuessingHighs(best.x > 0.5, central=False)
+    with caplog.at_level("DEBUG", logger="possible.optimise.fixing"):
+        outcome = _whole_level(backend, problem, tighten=True)
+    assert outcome.solution.objective == pytest.approx(best.objective)
+    assert not _guesses(caplog)
+
+
 def test_the_relaxation_reports_its_solution() -> None:
     problem = triangles(2)
     lp = HighsBackend().solve_relaxation(problem)
     assert isinstance(lp, LpSolution)
     assert lp.col_value.shape == (problem.n_cols,)
+    assert lp.central  # interior point, at this size
     assert float(problem.objective @ lp.col_value) == pytest.approx(lp.objective, abs=1e-6)

@@ -113,8 +113,10 @@ class LpSolution:
         Wall-clock time spent in the solver.
     col_value
         The relaxation's solution, one value per column, or empty if the backend gives none.
-        An interior-point solution (not a vertex) tells most: a column at 1 there is at 1 in
-        nearly every optimal solution of the relaxation.
+    central
+        Whether `col_value` is an interior-point solution, near the centre of the optimal
+        face: a column at 1 there is at 1 in nearly every optimal solution of the relaxation.
+        A vertex, or a first-order method's solution, says much less.
     """
 
     status: MipStatus
@@ -122,6 +124,7 @@ class LpSolution:
     row_dual: NDArray[np.float64]
     seconds: float
     col_value: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    central: bool = False
 
 
 class Backend(Protocol):

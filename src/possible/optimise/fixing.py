@@ -307,7 +307,7 @@ def solve_level(
     logger.debug("bound %.6g (relaxation in %.2fs)", lag.bound, lp.seconds)
     if integral:
         ones = None
-        if tighten and lp.col_value.shape == (sub.n_cols,):
+        if tighten and lp.central and lp.col_value.shape == (sub.n_cols,):
             ones = lp.col_value >= RELAXED_ONE
         ladder = _Ladder(backend, sub, lag, time_limit, began, tighten, ones)
         try:

@@ -161,7 +161,8 @@ class HighsBackend:
         # PDLP ("hipdlp"), which on 2,000 patients takes 5.3 s where cuPDLP-C ("pdlp") takes
         # 6 to 7.4 s with chains of 2, and 11 s where it takes 32 s with chains of 6. Any
         # duals give a valid bound, so approximate ones cost columns, never correctness.
-        if problem.n_cols > FIRST_ORDER_COLUMNS:
+        central = problem.n_cols <= FIRST_ORDER_COLUMNS
+        if not central:
             h.setOptionValue("solver", "hipdlp")
         else:
             h.setOptionValue("solver", "ipm")
@@ -177,7 +178,7 @@ class HighsBackend:
         row_dual = np.asarray(solution.row_dual, dtype=np.float64)
         col_value = np.asarray(solution.col_value, dtype=np.float64)
         value = float(h.getInfo().objective_function_value)
-        return LpSolution(MipStatus.OPTIMAL, value, row_dual, seconds, col_value)
+        return LpSolution(MipStatus.OPTIMAL, value, row_dual, seconds, col_value, central)
 
     def solve(
         self,
