@@ -18,7 +18,9 @@ from possible.graph import build_graph
 from possible.optimise import MipProblem, MipStatus
 from possible.optimise.backend import Backend, LpSolution, MipSolution
 from possible.optimise.fixing import (
+    GUESS_SLACK,
     LevelSolution,
+    _Run,
     fix_at_one,
     lagrangian_bound,
     restrict,
@@ -66,6 +68,20 @@ def _best_with(problem: MipProblem, j: int) -> float | None:
     return float(problem.objective[j]) + brute_force(rest).objective
 
 
+def _mixed_signs(problem: MipProblem) -> MipProblem:
+    """`problem` with PICEF-like rows: signs mixed within rows (set per entry), one row with
+    both bounds finite, others bounded below or above only."""
+    n_rows = problem.n_rows
+    columns = np.repeat(np.arange(problem.n_cols), np.diff(problem.a_start))
+    signs = np.where((problem.a_index + columns) % 2 == 1, -1.0, 1.0)
+    lower = np.where(np.arange(n_rows) % 2 == 1, -1.0, -np.inf)
+    upper = np.where(np.arange(n_rows) % 2 == 1, np.inf, 1.0)
+    lower[0], upper[0] = -1.0, 1.0
+    return MipProblem(
+        problem.objective, problem.a_start, problem.a_index, signs * problem.a_value, lower, upper
+    )
+
+
 def _dense(problem: MipProblem) -> np.ndarray:
     """The constraint matrix as a dense array."""
     return problem.matrix().toarray()
@@ -93,16 +109,8 @@ def test_tightened_rows_keep_every_solution_worth_the_target(
     seed: int, duals: list[float], below: int
 ) -> None:
     problem = packing_problem(seed, n_cols=10, n_rows=6, integral=True)
-    # Half the rows as PICEF-like flow rows (at most as many out as in): lower bounds matter.
-    flow = MipProblem(
-        problem.objective,
-        problem.a_start,
-        problem.a_index,
-        np.where(problem.a_index % 2 == 1, -1.0, 1.0) * problem.a_value,
-        np.where(np.arange(6) % 2 == 1, -1.0, -np.inf),
-        np.where(np.arange(6) % 2 == 1, np.inf, 1.0),
-    )
-    for case in (problem, flow):
+    # Also PICEF-like rows with mixed signs: lower bounds matter.
+    for case in (problem, _mixed_signs(problem)):
         lag = lagrangian_bound(case, np.array(duals))
         solutions = _all_solutions(case)
         best = max(float(case.objective @ x) for x in solutions)
@@ -525,17 +533,8 @@ def test_fixing_columns_at_one_keeps_exactly_the_solutions_that_use_them(
     seed: int, fixed_bits: int
 ) -> None:
     problem = packing_problem(seed, n_cols=10, n_rows=6, integral=True)
-    # Flow-like rows too (mixed signs, lower bounds), as in PICEF.
-    flow = MipProblem(
-        problem.objective,
-        problem.a_start,
-        problem.a_index,
-        np.where(problem.a_index % 2 == 1, -1.0, 1.0) * problem.a_value,
-        np.where(np.arange(6) % 2 == 1, -1.0, -np.inf),
-        np.where(np.arange(6) % 2 == 1, np.inf, 1.0),
-    )
     fixed = np.array([(fixed_bits >> j) & 1 for j in range(10)], dtype=bool)
-    for case in (problem, flow):
+    for case in (problem, _mixed_signs(problem)):
         shifted, offset = fix_at_one(case, fixed)
         assert offset == pytest.approx(float(case.objective[fixed].sum()))
         np.testing.assert_array_equal(shifted.objective, case.objective)
@@ -591,22 +590,8 @@ def test_a_guess_from_an_optimal_solution_answers_the_round_without_the_mip(
 def test_a_wrong_guess_costs_time_but_never_the_optimum(
     k: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Triangles, plus a wedge over two rows of each of the first two: the wedge leaves both
-    # triangles without a column, so no optimal solution (worth k) uses it, yet its
-    # Lagrangian bound (1.5 k - 1) keeps it for every round. The relaxation reports it at one.
-    base = triangles(k)
-    dense = np.hstack([base.matrix().toarray(), np.zeros((3 * k, 1))])
-    dense[[0, 1, 3, 4], -1] = 1.0
-    matrix = csc_matrix(dense)
-    matrix.sort_indices()
-    problem = MipProblem(
-        objective=np.ones(3 * k + 1),
-        a_start=matrix.indptr.astype(np.int32),
-        a_index=matrix.indices.astype(np.int32),
-        a_value=matrix.data.astype(np.float64),
-        row_lower=base.row_lower,
-        row_upper=base.row_upper,
-    )
+    # The relaxation reports the wedge at one: a wrong guess (see triangles_and_wedge).
+    problem = triangles_and_wedge(k)
     ones = np.zeros(problem.n_cols, dtype=bool)
     ones[-1] = True
     backend = GuessingHighs(ones)
@@ -618,6 +603,103 @@ def test_a_wrong_guess_costs_time_but_never_the_optimum(
     guesses = _guesses(caplog)
     assert guesses
     assert backend.solves > len(guesses)  # the rounds' own MIPs answered
+    # Only rounds less than GUESS_SLACK below the bound (1.5 k) guess.
+    targets = [float(g.split()[2]) for g in guesses]
+    assert all(t > 1.5 * k - GUESS_SLACK for t in targets), targets
+    # Untightened rounds never guess.
+    caplog.clear()
+    with caplog.at_level("DEBUG", logger="possible.optimise.fixing"):
+        loose = _whole_level(GuessingHighs(ones), problem, tighten=False)
+    assert loose.solution.objective == pytest.approx(k)
+    assert not _guesses(caplog)
+
+
+def triangles_and_wedge(k: int) -> MipProblem:
+    """`k` triangles (see :func:`triangles`), plus a *wedge* column over two rows of each of
+    the first two. The wedge leaves both triangles without a column, so no optimal solution
+    (worth ``k``) uses it, yet its Lagrangian bound (``1.5 k - 1``) keeps it in rounds down to
+    that value."""
+    base = triangles(k)
+    dense = np.hstack([base.matrix().toarray(), np.zeros((3 * k, 1))])
+    dense[[0, 1, 3, 4], -1] = 1.0
+    matrix = csc_matrix(dense)
+    matrix.sort_indices()
+    return MipProblem(
+        objective=np.ones(3 * k + 1),
+        a_start=matrix.indptr.astype(np.int32),
+        a_index=matrix.indices.astype(np.int32),
+        a_value=matrix.data.astype(np.float64),
+        row_lower=base.row_lower,
+        row_upper=base.row_upper,
+    )
+
+
+class GivesUpAfter:
+    """HiGHS for the first `solves` MIP solves, then every MIP gives up with nothing."""
+
+    def __init__(self, solves: int) -> None:
+        self.inner = HighsBackend()
+        self.left = solves
+
+    name = "gives-up-after"
+    version = "0"
+
+    def solve(self, problem: MipProblem, **kw: object) -> MipSolution:
+        self.left -= 1
+        if self.left < 0:
+            return MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), np.nan, np.nan, 0.0)
+        return self.inner.solve(problem, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("stopped", [False, True])
+def test_a_short_guess_is_kept_when_the_mip_gives_up_or_is_stopped(stopped: bool) -> None:
+    k = 4
+    problem = triangles_and_wedge(k)
+    ones = np.zeros(problem.n_cols, dtype=bool)
+    ones[-1] = True
+    everything = np.ones(problem.n_cols, dtype=bool)
+    # Stopped: the MIP could succeed but must not start. Not stopped: the MIP gives up.
+    backend = GivesUpAfter(2 if stopped else 1)
+    run = _Run(backend, problem, everything, float(k), 1e-9, False, ones)
+    stop = threading.Event()
+    if stopped:
+        stop.set()  # this backend cannot be stopped, so the guess runs to its end
+    sol = run(stop, None)
+    assert backend.left == (1 if stopped else -1)  # stopped: the round's MIP never started
+    # The guess (the wedge and the best of the other two triangles) is worth k - 1, short of
+    # the target; the MIP gave up or never ran, so the guess's solution is the round's answer.
+    assert sol.status is MipStatus.FEASIBLE
+    assert sol.objective == pytest.approx(k - 1)
+    assert sol.x[-1] == 1.0
+    assert np.all(problem.matrix() @ sol.x <= problem.row_upper + 1e-9)
+
+
+class RecordingLimits(GivesUpAfter):
+    """:class:`GivesUpAfter` that records the time limit of every MIP solve."""
+
+    def __init__(self, solves: int) -> None:
+        super().__init__(solves)
+        self.limits: list[float | None] = []
+
+    def solve(self, problem: MipProblem, **kw: object) -> MipSolution:
+        self.limits.append(kw.get("time_limit"))  # type: ignore[arg-type]
+        return super().solve(problem, **kw)
+
+
+def test_under_a_time_limit_a_guess_leaves_the_mip_time() -> None:
+    k = 4
+    problem = triangles_and_wedge(k)
+    ones = np.zeros(problem.n_cols, dtype=bool)
+    ones[-1] = True
+    backend = RecordingLimits(2)
+    run = _Run(backend, problem, np.ones(problem.n_cols, dtype=bool), float(k), 1e-9, False, ones)
+    sol = run(threading.Event(), 10.0)
+    assert sol.objective == pytest.approx(k)  # the guess fell short; the MIP found k
+    guess_limit, mip_limit = backend.limits
+    assert guess_limit is not None
+    assert mip_limit is not None
+    assert guess_limit <= 5.0
+    assert 5.0 <= mip_limit <= 10.0
 
 
 @pytest.mark.parametrize("seed", SHORT_SEARCHES)

@@ -166,7 +166,8 @@ class RelaxationBackend(Backend, Protocol):
     """A MIP solver that can also solve the linear relaxation and report row duals.
 
     Backends with this ability let :func:`possible.optimise.solve` shrink each model by
-    reduced-cost fixing before the MIP solve.
+    reduced-cost fixing before the MIP solve. If they also report a central solution
+    (:attr:`LpSolution.central`), tightened rounds guess from it.
     """
 
     def solve_relaxation(

@@ -43,7 +43,8 @@ A tightened round less than two units below the bound that the search did not se
 tries a guess before its MIP: the same MIP with the columns the relaxation's interior-point
 solution sets at one fixed there (RENS, a relaxation-enforced neighbourhood search). A
 solution worth the target answers the round; if the guess falls short, the round's MIP runs as
-before, so a wrong guess costs time, never the optimum.
+before, so a wrong guess costs time, never the optimum. Finish rounds, which want the best
+solution rather than any one worth a target, never guess.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ SCORE_TARGET_SHARE = 1e-3
 GUESS_SLACK = 2.0
 """A tightened round whose target is less than this below the bound tries a guess before its
 MIP (see :class:`_Run`)."""
+GUESS_TIME_SHARE = 0.5
+"""Under a time limit, the share of the round's remaining time a guess may use."""
 RELAXED_ONE = 0.99
 """A column the relaxation's interior-point solution sets at least this high counts as one
 there, and a tightened round first looks for its target with those columns fixed at one (see
@@ -284,6 +287,7 @@ def solve_level(
     tighten
         Whether an integral level's rounds have their rows tightened (see the module
         docstring, and :data:`possible.optimise.solve.TIGHTEN_MAX_CHAIN` for when not to).
+        Tightened rounds near the bound also search for feasibility and guess first.
 
     Returns
     -------
@@ -419,7 +423,10 @@ class _Ladder:
     round above it said no. If asked, rows are tightened for each round's target (see the module
     docstring), which settles a full round that cannot succeed almost at once. Once an
     incumbent is within :data:`FINISH_GAP` of the proven bound and rounds run one at a time, a
-    single *finish* round replaces the rest of the order (see :class:`_Round`).
+    single *finish* round replaces the rest of the order (see :class:`_Round`). Given the
+    columns the relaxation sets at one (`ones`), a tightened round less than
+    :data:`GUESS_SLACK` below the bound, other than a finish round, guesses before its MIP
+    (see :class:`_Run`).
 
     With a :class:`~possible.optimise.backend.ConcurrentBackend` the next round runs beside the
     current one (HiGHS releases the GIL, so the two really run at once) once a round has said
@@ -562,7 +569,7 @@ class _Ladder:
 
 @dataclass(frozen=True, slots=True)
 class _Run:
-    """How one round is decided: a search for feasibility, then a guided guess, then the MIP.
+    """How one round is decided: a search for feasibility and a guess (if asked), then the MIP.
 
     With rows tightened for a target less than :data:`PROBE_SLACK` below the bound, every
     row whose multiplier exceeds that gap (plus a tolerance) is forced, and the kept columns
@@ -574,10 +581,11 @@ class _Run:
 
     Next, given the columns the relaxation sets to one (`ones`), the round's MIP is solved
     with those fixed at one (a *relaxation-enforced neighbourhood*, RENS in the MIP
-    literature). That MIP is a fraction of the round's, and on UK pools of 1,000 patients its
-    optimum reached the round's target on 7 rounds out of 8, in 0.8 to 2.6 s where the round's
-    MIP took 1.2 to 4.8 s. A solution worth the target answers the round; anything else
-    proves nothing (the fixed columns were a guess).
+    literature). That MIP is a fraction of the round's: on eight UK pools of 1,000 patients
+    it reached the round's target on 7 rounds out of 8, usually in half the time of the
+    round's MIP (0.8 to 4.4 s against 1.1 to 4.7 s; see docs/engine.md). A solution worth the
+    target answers the round; anything else proves nothing (the fixed columns were a guess).
+    Under a time limit the guess may use :data:`GUESS_TIME_SHARE` of the time left.
 
     Only then, if neither answered, the round's MIP runs. If it gives up, the best solution of
     the three stands.
@@ -616,7 +624,10 @@ class _Run:
             if self._reaches(found):
                 return found
             tried.append(found)
-        guess = self._guess(stop, _left(time_limit, began))
+        left = _left(time_limit, began)
+        # With a time limit the guess may use half of what is left, so that a slow guess
+        # still leaves the round's MIP time to work. (Without one, nothing depends on time.)
+        guess = self._guess(stop, None if left is None else left * GUESS_TIME_SHARE)
         if guess is not None:
             if self._reaches(guess):
                 return dataclasses.replace(
@@ -625,7 +636,11 @@ class _Run:
             tried.append(guess)
         time_limit = _left(time_limit, began)
         backend, problem, keep, target = self.backend, self.problem, self.keep, self.target
-        if isinstance(backend, ConcurrentBackend) and backend.concurrent:
+        if stop.is_set():
+            # Stopped during the search or the guess: a MIP started now would run through
+            # its presolve before noticing.
+            sol = MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), np.nan, np.nan, 0.0)
+        elif isinstance(backend, ConcurrentBackend) and backend.concurrent:
             sol = _stoppable(backend, problem, keep, stop, time_limit, target)
         else:
             sol = _solve_columns(backend, problem, keep, None, time_limit, target)

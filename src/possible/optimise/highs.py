@@ -153,7 +153,10 @@ class HighsBackend:
     def solve_relaxation(
         self, problem: MipProblem, *, time_limit: float | None = None
     ) -> LpSolution:
-        """Solve the linear relaxation of `problem` with HiGHS and return its row duals."""
+        """Solve the linear relaxation of `problem` with HiGHS: its row duals and solution.
+
+        The solution is central (interior point) up to 200k columns, and PDLP's above.
+        """
         h = self._load(problem, integer=False, time_limit=time_limit)
         # Kidney exchange relaxations are highly degenerate: simplex can take minutes where
         # interior point without crossover takes seconds, and its central duals leave fewer
