@@ -640,10 +640,8 @@ class _Run:
             # Stopped during the search or the guess: a MIP started now would run through
             # its presolve before noticing.
             sol = MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), np.nan, np.nan, 0.0)
-        elif isinstance(backend, ConcurrentBackend) and backend.concurrent:
-            sol = _stoppable(backend, problem, keep, stop, time_limit, target)
         else:
-            sol = _solve_columns(backend, problem, keep, None, time_limit, target)
+            sol = _stoppable(backend, problem, keep, stop, time_limit, target)
         if not tried:
             return sol
         seconds = sol.seconds + sum(t.seconds for t in tried)
@@ -666,11 +664,7 @@ class _Run:
         if not fixed.any() or not rest.any():
             return None
         problem, offset = fix_at_one(self.problem, fixed)
-        backend, target = self.backend, self.target - offset
-        if isinstance(backend, ConcurrentBackend) and backend.concurrent:
-            sol = _stoppable(backend, problem, rest, stop, time_limit, target)
-        else:
-            sol = _solve_columns(backend, problem, rest, None, time_limit, target)
+        sol = _stoppable(self.backend, problem, rest, stop, time_limit, self.target - offset)
         logger.debug(
             "guess for %.6g with %d columns fixed at one: %s %.6g in %.2fs",
             self.target,
@@ -721,14 +715,21 @@ def _stoppable(
     time_limit: float | None,
     target: float,
 ) -> MipSolution:
-    """One round on a concurrent backend, given up once `stop` is set."""
-    assert isinstance(backend, ConcurrentBackend)
-    if not keep.any() or (time_limit is not None and time_limit <= 0):
-        return _solve_columns(backend, problem, keep, None, time_limit, target)
-    sol = backend.solve_stoppable(
-        restrict(problem, keep), stop=stop, time_limit=time_limit, target=target
-    )
-    return _widen(sol, keep)
+    """Solve `problem` over the columns in `keep`; give up once `stop` is set, if possible.
+
+    Only a concurrent backend can be stopped; others solve to the end.
+    """
+    if (
+        isinstance(backend, ConcurrentBackend)
+        and backend.concurrent
+        and keep.any()
+        and (time_limit is None or time_limit > 0)
+    ):
+        sol = backend.solve_stoppable(
+            restrict(problem, keep), stop=stop, time_limit=time_limit, target=target
+        )
+        return _widen(sol, keep)
+    return _solve_columns(backend, problem, keep, None, time_limit, target)
 
 
 def _tolerance(bound: float) -> float:
