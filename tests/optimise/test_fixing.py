@@ -252,6 +252,7 @@ class RecordingConcurrent:
         stop: threading.Event,
         time_limit: float | None = None,
         target: float | None = None,
+        proof: bool = True,
     ) -> MipSolution:
         if target is not None and target < self.slow_below and stop.wait(5.0):
             with self.lock:
@@ -612,6 +613,46 @@ def test_a_wrong_guess_costs_time_but_never_the_optimum(
         loose = _whole_level(GuessingHighs(ones), problem, tighten=False)
     assert loose.solution.objective == pytest.approx(k)
     assert not _guesses(caplog)
+
+
+class ConcurrentGuessingHighs(GuessingHighs):
+    """:class:`GuessingHighs` as a concurrent backend, recording whether each stoppable solve
+    asked for a proof."""
+
+    def __init__(self, ones: NDArray[np.bool_]) -> None:
+        super().__init__(ones)
+        self.proofs: list[bool] = []
+
+    concurrent = True
+
+    def solve_stoppable(
+        self,
+        problem: MipProblem,
+        *,
+        stop: threading.Event,
+        time_limit: float | None = None,
+        target: float | None = None,
+        proof: bool = True,
+    ) -> MipSolution:
+        self.proofs.append(proof)
+        return self.inner.solve_stoppable(
+            problem, stop=stop, time_limit=time_limit, target=target, proof=proof
+        )
+
+
+@pytest.mark.parametrize("k", [4, 5])
+def test_only_guesses_waive_the_proof(k: int, caplog: pytest.LogCaptureFixture) -> None:
+    problem = triangles_and_wedge(k)
+    ones = np.zeros(problem.n_cols, dtype=bool)
+    ones[-1] = True  # a wrong guess, so the rounds' own MIPs run too
+    backend = ConcurrentGuessingHighs(ones)
+    with caplog.at_level("DEBUG", logger="possible.optimise.fixing"):
+        outcome = _whole_level(backend, problem, tighten=True)
+    assert outcome.solution.objective == pytest.approx(k)
+    guesses = _guesses(caplog)
+    assert guesses
+    assert backend.proofs.count(False) == len(guesses)
+    assert backend.proofs.count(True) > 0
 
 
 def triangles_and_wedge(k: int) -> MipProblem:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import highspy
 import numpy as np
@@ -12,7 +13,7 @@ from scipy.sparse import csc_matrix
 from oracles import brute_force, packing_problem
 from possible.errors import SolverError
 from possible.optimise import MipProblem, MipStatus
-from possible.optimise.highs import HighsBackend, _check_rows
+from possible.optimise.highs import PROBING_RULE, HighsBackend, _check_rows
 
 
 def _activity(problem: MipProblem, x: np.ndarray) -> np.ndarray:
@@ -86,25 +87,51 @@ def test_an_unknown_lp_solver_is_refused() -> None:
         HighsBackend(mip_lp_solver="barrier")
 
 
-@pytest.mark.parametrize("limit", [0, 10_000])
-def test_presolve_is_off_exactly_above_the_column_limit(
-    limit: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("possible.optimise.highs.PRESOLVE_MAX_COLUMNS", limit)
-    seen: list[tuple[str, object]] = []
+@pytest.fixture
+def seen(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
+    """Every HiGHS option set during the test, as (name, value), in order."""
+    options: list[tuple[str, object]] = []
     original = highspy.Highs.setOptionValue
 
     def record(self: highspy.Highs, name: str, value: object) -> object:
-        seen.append((name, value))
+        options.append((name, value))
         return original(self, name, value)
 
     monkeypatch.setattr(highspy.Highs, "setOptionValue", record)
+    return options
+
+
+@pytest.mark.parametrize("limit", [0, 10_000])
+def test_presolve_is_off_exactly_above_the_column_limit(
+    limit: int, monkeypatch: pytest.MonkeyPatch, seen: list[tuple[str, object]]
+) -> None:
+    monkeypatch.setattr("possible.optimise.highs.PRESOLVE_MAX_COLUMNS", limit)
     for seed in range(4):
         problem = packing_problem(seed, n_cols=24, n_rows=10, integral=True)
         sol = HighsBackend().solve(problem)
         assert sol.status is MipStatus.OPTIMAL
         assert sol.objective == pytest.approx(brute_force(problem).objective)
     assert (("presolve", "off") in seen) == (limit == 0)
+
+
+@pytest.mark.parametrize("proof", [True, False])
+def test_a_solve_without_proof_skips_probing_and_stays_exact(
+    proof: bool, seen: list[tuple[str, object]]
+) -> None:
+    for seed in range(4):
+        problem = packing_problem(seed, n_cols=24, n_rows=10, integral=True)
+        best = brute_force(problem)
+        stop = threading.Event()
+        exact = HighsBackend().solve_stoppable(problem, stop=stop, proof=proof)
+        assert exact.status is MipStatus.OPTIMAL
+        assert exact.objective == pytest.approx(best.objective)
+        # With a target out of reach, the answer says so truthfully.
+        beyond = HighsBackend().solve_stoppable(
+            problem, stop=stop, target=best.objective + 1, proof=proof
+        )
+        assert beyond.status is MipStatus.OPTIMAL
+        assert beyond.objective == pytest.approx(best.objective)
+    assert (("presolve_rule_off", PROBING_RULE) in seen) == (not proof)
 
 
 def test_a_search_answer_that_breaks_a_row_is_refused() -> None:

@@ -197,8 +197,14 @@ class ConcurrentBackend(Backend, Protocol):
         stop: threading.Event,
         time_limit: float | None = None,
         target: float | None = None,
+        proof: bool = True,
     ) -> MipSolution:
-        """Like :meth:`Backend.solve`, but giving up (status time limit) once `stop` is set."""
+        """Like :meth:`Backend.solve`, but giving up (status time limit) once `stop` is set.
+
+        With ``proof=False`` the caller wants a solution worth `target`, not a proof that
+        none exists (a guess, see :mod:`possible.optimise.fixing`): the backend may skip
+        work that mostly serves the proof. The answer's status must stay truthful.
+        """
         ...
 
 

@@ -664,7 +664,8 @@ class _Run:
         if not fixed.any() or not rest.any():
             return None
         problem, offset = fix_at_one(self.problem, fixed)
-        sol = _stoppable(self.backend, problem, rest, stop, time_limit, self.target - offset)
+        target = self.target - offset
+        sol = _stoppable(self.backend, problem, rest, stop, time_limit, target, proof=False)
         logger.debug(
             "guess for %.6g with %d columns fixed at one: %s %.6g in %.2fs",
             self.target,
@@ -714,10 +715,13 @@ def _stoppable(
     stop: threading.Event,
     time_limit: float | None,
     target: float,
+    *,
+    proof: bool = True,
 ) -> MipSolution:
     """Solve `problem` over the columns in `keep`; give up once `stop` is set, if possible.
 
-    Only a concurrent backend can be stopped; others solve to the end.
+    Only a concurrent backend can be stopped, and told that no proof is wanted (`proof`);
+    others solve to the end.
     """
     if (
         isinstance(backend, ConcurrentBackend)
@@ -726,7 +730,7 @@ def _stoppable(
         and (time_limit is None or time_limit > 0)
     ):
         sol = backend.solve_stoppable(
-            restrict(problem, keep), stop=stop, time_limit=time_limit, target=target
+            restrict(problem, keep), stop=stop, time_limit=time_limit, target=target, proof=proof
         )
         return _widen(sol, keep)
     return _solve_columns(backend, problem, keep, None, time_limit, target)

@@ -35,6 +35,11 @@ PRESOLVE_MAX_COLUMNS = 500_000
 watch the time limit: on 1.14 M columns (2,000 patients, chains of 6) it took 65 s of a 60 s
 limit, and the solve ended after 114 s with no solution. Without presolve the limit holds, and
 feasibility jump has a solution within 1 % of the bound after 14 s."""
+PROBING_RULE = 1 << 15
+"""HiGHS 1.16's ``presolve_rule_off`` bit for probing, switched off when no proof is wanted.
+On a guess at 1,000 patients (7,186 columns) probing took 0.5 s of the guess's 0.95 s, yet
+the guess's answer comes from the heuristics at the root. Over eight pools of 1,000 patients
+and three seeds, the MIP phase fell from 72.9 s to 69.1 s in all."""
 GIVE_UP_CHECK = 4
 """HiGHS 1.16 asks its MIP-interrupt callback twice before feasibility jump, a third time once
 the root LP is solved and a fourth after the first round of root cuts.
@@ -202,9 +207,13 @@ class HighsBackend:
         stop: threading.Event,
         time_limit: float | None = None,
         target: float | None = None,
+        proof: bool = True,
     ) -> MipSolution:
-        """Like :meth:`solve`, but giving up once `stop` is set (status time limit)."""
-        return self._solve(problem, time_limit=time_limit, target=target, stop=stop)
+        """Like :meth:`solve`, but giving up once `stop` is set (status time limit).
+
+        With ``proof=False``, presolve does no probing (see :data:`PROBING_RULE`).
+        """
+        return self._solve(problem, time_limit=time_limit, target=target, stop=stop, proof=proof)
 
     def find_feasible(
         self,
@@ -232,6 +241,7 @@ class HighsBackend:
         target: float | None,
         stop: threading.Event | None,
         feasibility: bool = False,
+        proof: bool = True,
     ) -> MipSolution:
         if feasibility:
             h = self._load(
@@ -245,6 +255,8 @@ class HighsBackend:
             h = self._load(problem, integer=True, time_limit=time_limit)
             if problem.n_cols > PRESOLVE_MAX_COLUMNS:
                 h.setOptionValue("presolve", "off")
+            elif not proof:
+                h.setOptionValue("presolve_rule_off", PROBING_RULE)
         if target is not None:
             h.setOptionValue("objective_target", float(target))
         # Starts are not passed on: with a user solution, HiGHS 1.16 can finish "optimal" with
