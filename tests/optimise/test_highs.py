@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from pathlib import Path
 
 import highspy
 import numpy as np
@@ -132,6 +133,38 @@ def test_a_solve_without_proof_skips_probing_and_stays_exact(
         assert beyond.status is MipStatus.OPTIMAL
         assert beyond.objective == pytest.approx(best.objective)
     assert (("presolve_rule_off", PROBING_RULE) in seen) == (not proof)
+
+
+def test_the_probing_rule_is_probing(tmp_path: Path) -> None:
+    # Rule bits are HiGHS' own numbering: a new HiGHS could renumber them.
+    log = tmp_path / "highs.log"
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
+    h.setOptionValue("log_to_console", False)
+    h.setOptionValue("log_file", str(log))
+    h.setOptionValue("presolve_rule_logging", True)
+    h.setOptionValue("presolve_rule_off", PROBING_RULE)
+    problem = packing_problem(0, n_cols=12, n_rows=6, integral=True)
+    h.passModel(
+        problem.n_cols,
+        problem.n_rows,
+        int(problem.a_index.shape[0]),
+        1,
+        -1,
+        0.0,
+        problem.objective,
+        np.zeros(problem.n_cols),
+        np.ones(problem.n_cols),
+        problem.row_lower,
+        problem.row_upper,
+        problem.a_start[:-1].astype(np.int32),
+        problem.a_index.astype(np.int32),
+        problem.a_value,
+        np.ones(problem.n_cols, dtype=np.int32),
+    )
+    h.run()
+    text = log.read_text()
+    switched_off = text.split("Presolve rules switched off:", 1)[1].splitlines()[1]
+    assert f"= {PROBING_RULE:7d}): Probing" in switched_off
 
 
 def test_a_search_answer_that_breaks_a_row_is_refused() -> None:
