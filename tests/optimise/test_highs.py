@@ -14,7 +14,8 @@ from scipy.sparse import csc_matrix
 from oracles import brute_force, packing_problem
 from possible.errors import SolverError
 from possible.optimise import MipProblem, MipStatus
-from possible.optimise.highs import PROBING_RULE, HighsBackend, _check_rows
+from possible.optimise.fixing import lagrangian_bound, solve_level
+from possible.optimise.highs import PROBING_RULE, HighsBackend, _check_rows, _usable_relaxation
 
 
 def _activity(problem: MipProblem, x: np.ndarray) -> np.ndarray:
@@ -172,3 +173,55 @@ def test_a_search_answer_that_breaks_a_row_is_refused() -> None:
     _check_rows(problem, np.zeros(problem.n_cols))  # selecting nothing meets every row
     with pytest.raises(SolverError, match="breaks"):
         _check_rows(problem, np.ones(problem.n_cols))
+
+
+def _solution(duals: list[float], *, valid: bool) -> highspy.HighsSolution:
+    solution = highspy.HighsSolution()
+    solution.row_dual = duals
+    solution.dual_valid = valid
+    return solution
+
+
+@pytest.mark.parametrize(
+    ("status", "central", "valid", "usable"),
+    [
+        ("kOptimal", True, True, True),
+        ("kOptimal", False, True, True),
+        # PDLP converged but postsolve found residuals just above tolerance: still usable.
+        ("kUnknown", False, True, True),
+        ("kUnknown", False, False, False),
+        # Interior point is expected to finish; an unknown status there is a failure.
+        ("kUnknown", True, True, False),
+        # Stopped before convergence: PDLP's duals then give absurd bounds.
+        ("kTimeLimit", False, True, False),
+        ("kIterationLimit", False, True, False),
+    ],
+)
+def test_which_relaxations_give_usable_duals(
+    status: str, central: bool, valid: bool, usable: bool
+) -> None:
+    model_status = getattr(highspy.HighsModelStatus, status)
+    solution = _solution([1.0, 0.5], valid=valid)
+    assert _usable_relaxation(model_status, solution, central=central) is usable
+    # Without duals nothing is usable.
+    empty = _solution([], valid=valid)
+    assert not _usable_relaxation(model_status, empty, central=central)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_first_order_relaxation_bounds_and_solves_exactly(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every relaxation goes to PDLP: its duals must give a valid bound, and a level solved
+    # with them must still reach the exhaustive optimum.
+    monkeypatch.setattr("possible.optimise.highs.FIRST_ORDER_COLUMNS", 0)
+    problem = packing_problem(seed, n_cols=24, n_rows=10, integral=True)
+    best = brute_force(problem).objective
+    lp = HighsBackend().solve_relaxation(problem)
+    assert lp.status is MipStatus.OPTIMAL
+    assert not lp.central
+    assert lagrangian_bound(problem, lp.row_dual).bound >= best - 1e-6
+    alive = np.ones(problem.n_cols, dtype=bool)
+    level = solve_level(HighsBackend(), problem, alive, integral=True, start=None, time_limit=None)
+    assert level.solution.status is MipStatus.OPTIMAL
+    assert level.solution.objective == pytest.approx(best)

@@ -179,11 +179,9 @@ class HighsBackend:
         began = time.perf_counter()
         h.run()
         seconds = time.perf_counter() - began
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal or not len(
-            h.getSolution().row_dual
-        ):
-            return LpSolution(MipStatus.ERROR, math.nan, np.zeros(problem.n_rows), seconds)
         solution = h.getSolution()
+        if not _usable_relaxation(h.getModelStatus(), solution, central=central):
+            return LpSolution(MipStatus.ERROR, math.nan, np.zeros(problem.n_rows), seconds)
         row_dual = np.asarray(solution.row_dual, dtype=np.float64)
         col_value = np.asarray(solution.col_value, dtype=np.float64)
         value = float(h.getInfo().objective_function_value)
@@ -306,6 +304,27 @@ class HighsBackend:
         if kind is MipStatus.OPTIMAL:
             bound = value
         return MipSolution(kind, x, value, bound, seconds)
+
+
+def _usable_relaxation(
+    status: highspy.HighsModelStatus, solution: highspy.HighsSolution, *, central: bool
+) -> bool:
+    """Whether a relaxation's duals may be used for a bound and reduced-cost fixing.
+
+    An optimal relaxation always may. So may a first-order (PDLP) one that HiGHS' postsolve
+    marked *unknown*: PDLP converged, but HiGHS' check of the original model found residuals
+    just above its tolerances (on 2,000 patients with chains of 3, relative dual residuals of
+    1.4e-5 against 1e-7). Any duals give a valid Lagrangian bound, so slightly inexact ones
+    cost a few kept columns, never correctness; refusing them meant solving the whole MIP
+    without a relaxation (832k columns, which ran far past its time limit). A relaxation
+    stopped by a time or iteration limit is not used: PDLP's duals before convergence give
+    bounds hundreds of times the optimum.
+    """
+    if not len(solution.row_dual):
+        return False
+    if status == highspy.HighsModelStatus.kOptimal:
+        return True
+    return not central and status == highspy.HighsModelStatus.kUnknown and solution.dual_valid
 
 
 def _check_rows(problem: MipProblem, x: NDArray[np.float64]) -> None:
