@@ -354,6 +354,28 @@ def test_each_target_is_solved_once_and_unneeded_rounds_are_stopped() -> None:
     assert stopped_rounds > 0  # the stop path was really taken
 
 
+def test_no_round_asks_for_what_the_incumbent_already_has() -> None:
+    asked_any = 0
+    for seed in range(8):
+        if seed % 2:
+            problem = triangle_and_singles(seed + 1)
+        else:
+            problem = packing_problem(seed, n_cols=40, n_rows=14, integral=True)
+        best = brute_force(problem)
+        # Starts: the optimum less one of its columns (still a packing), and the optimum.
+        worse = best.x.copy()
+        worse[np.flatnonzero(worse > 0.5)[0]] = 0.0
+        for start in (worse, best.x):
+            value = float(problem.objective @ start)
+            backend = RecordingConcurrent()
+            outcome = _whole_level(backend, problem, tighten=False, start=start)
+            assert outcome.solution.objective == pytest.approx(best.objective)
+            asked = [t for t, _, _ in backend.rounds if t is not None]
+            assert all(t > value + 0.5 for t in asked), (seed, asked, value)
+            asked_any += len(asked)
+    assert asked_any > 0  # rounds above the incumbent still run
+
+
 class CountingHighs:
     """HiGHS, counting searches for feasibility and MIP solves.
 

@@ -488,9 +488,18 @@ class _Ladder:
         if state.value >= upper - self.tol:
             return state.optimal(), 0
         order = self._order()
+        exhausted = False
         while True:
-            while len(self._running) < self.width:
-                self._start(next(order))
+            while not exhausted and len(self._running) < self.width:
+                round_ = next(order)
+                if round_.target <= state.value + self.tol:
+                    # Targets only fall from here, and none beats the incumbent.
+                    exhausted = True
+                else:
+                    self._start(round_)
+            if not self._running:
+                # Every round that could beat the incumbent has failed.
+                return state.partial(MipStatus.FEASIBLE, upper), 0
             round_, future, _ = self._running.pop(0)
             sol = future.result()
             state.offer(sol)
