@@ -31,6 +31,7 @@ from possible.graph import build_graph
 from possible.optimise import (
     MatchingResult,
     MipProblem,
+    MipSolution,
     MipStatus,
     Status,
     UnmatchedReason,
@@ -628,3 +629,84 @@ def test_score_values_are_reported_without_float_noise() -> None:
     assert result.status is Status.OPTIMAL
     assert result.objective == (0.3,)
     assert result.levels[0].bound == 0.3
+
+
+# --- (5) chains longer than SEED_MAX_CHAIN start from the optimum with shorter chains ------
+
+# One NDD and five pairs in a line: chains of 3 give 3 transplants, chains of 5 give 5.
+LINE = pool_of(
+    {"n": None, "d1": "p1", "d2": "p2", "d3": "p3", "d4": "p4", "d5": "p5"},
+    [("n", "p1", 1.0), ("d1", "p2", 1.0), ("d2", "p3", 1.0), ("d3", "p4", 1.0), ("d4", "p5", 1.0)],
+)
+
+
+class ExpiresAfterSeeding:
+    """HiGHS until the seeding pass is over; after it, every MIP runs out of time with nothing."""
+
+    def __init__(self) -> None:
+        self.inner = HighsBackend()
+        self.expired = False
+        self.expired_calls = 0
+
+    name = "expires"
+    version = "0"
+
+    def solve(
+        self,
+        problem: MipProblem,
+        *,
+        time_limit: float | None = None,
+        start: np.ndarray | None = None,
+        target: float | None = None,
+    ) -> MipSolution:
+        if self.expired:
+            self.expired_calls += 1
+            return MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), math.nan, math.nan, 0.0)
+        return self.inner.solve(problem, time_limit=time_limit, target=target)
+
+    def solve_relaxation(self, problem: MipProblem, *, time_limit: float | None = None) -> object:
+        return self.inner.solve_relaxation(problem, time_limit=time_limit)
+
+    def watch(self, message: str) -> None:
+        """Progress callback: the longer solve's levels begin after the seeding pass."""
+        if message.startswith("solving level"):
+            self.expired = True
+
+
+def test_a_longer_chain_cap_keeps_the_shorter_optimum_when_time_runs_out() -> None:
+    backend = ExpiresAfterSeeding()
+    result = solve(
+        LINE, max_cycle=3, max_chain=5, time_limit=60.0, backend=backend, progress=backend.watch
+    )
+    assert backend.expired_calls > 0  # the longer level really ran out of time
+    assert result.status is Status.FEASIBLE
+    assert result.objective == (3.0,)
+    assert result.bound == (5.0,)
+    assert_valid(LINE, result, max_cycle=3, max_chain=5)
+    assert "seed" in result.timings
+
+
+def test_a_seeded_solve_with_long_chains_is_still_optimal() -> None:
+    messages: list[str] = []
+    result = solve(LINE, max_cycle=3, max_chain=5, progress=messages.append)
+    assert result.status is Status.OPTIMAL
+    assert result.objective == (5.0,)
+    assert any("seeding" in m for m in messages)
+    # Chains within the seeding cap need no seeding pass.
+    short = solve(LINE, max_cycle=3, max_chain=3)
+    assert short.objective == (3.0,)
+    assert "seed" not in short.timings
+
+
+@pytest.mark.parametrize("objective", ["transplants", "score", "uk"])
+@SETTINGS
+@given(pool=pools(max_pairs=7, max_ndds=2), caps=st.sampled_from([(3, 4), (2, 5)]))
+def test_long_chains_reach_the_brute_force_optimum(
+    objective: str, pool: Pool, caps: tuple[int, int]
+) -> None:
+    max_cycle, max_chain = caps
+    result = solve(pool, max_cycle=max_cycle, max_chain=max_chain, objective=objective)
+    expected = best_packing(pool, max_cycle=max_cycle, max_chain=max_chain, objective=objective)
+    assert result.status is Status.OPTIMAL
+    assert approx_equal(result.objective, expected)
+    assert_valid(pool, result, max_cycle=max_cycle, max_chain=max_chain)

@@ -31,7 +31,7 @@ from possible.graph.prune import reach
 from possible.optimise.backend import MipProblem
 from possible.optimise.objectives import Features, age_bonus
 
-__all__ = ["Formulation", "build_formulation"]
+__all__ = ["Formulation", "build_formulation", "carry_over"]
 
 I32 = NDArray[np.int32]
 F64 = NDArray[np.float64]
@@ -275,6 +275,81 @@ def build_formulation(
         node_donor=nodes_donor.astype(np.int32),
         seconds_enumerate=seconds_enumerate,
     )
+
+
+def carry_over(
+    shorter: Formulation, longer: Formulation, x: NDArray[np.float64]
+) -> NDArray[np.float64] | None:
+    """Map a solution of `shorter` onto the columns of `longer`.
+
+    Both formulations must come from the same graph, cycle cap and objective family (``uk``);
+    `longer` has a longer chain cap. Every exchange within the shorter caps is one within the
+    longer caps, and its columns exist in both: the cycles are enumerated alike, the explicit
+    short chains too, and each PICEF column (arc, position, source and target node) of the
+    shorter model is one of the longer's.
+
+    Parameters
+    ----------
+    shorter, longer
+        The two formulations.
+    x
+        A 0/1 solution over the columns of `shorter`.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The same exchanges as a 0/1 vector over the columns of `longer`, or ``None`` if a
+        column has no counterpart there (the formulations do not match).
+    """
+    chosen = np.flatnonzero(x > 0.5)
+    out = np.zeros(longer.problem.n_cols)
+    n_cyc, n_ch = shorter.n_cycle_cols, shorter.n_chain_cols
+    groups = (
+        (chosen[chosen < n_cyc], shorter.cycles.vertices, longer.cycles.vertices, 0),
+        (
+            chosen[(chosen >= n_cyc) & (chosen < n_cyc + n_ch)] - n_cyc,
+            shorter.chain_arcs,
+            longer.chain_arcs,
+            longer.n_cycle_cols,
+        ),
+        (
+            chosen[chosen >= n_cyc + n_ch] - n_cyc - n_ch,
+            _picef_keys(shorter),
+            _picef_keys(longer),
+            longer.n_cycle_cols + longer.n_chain_cols,
+        ),
+    )
+    for picked, mine, theirs, offset in groups:
+        if not picked.size:
+            continue
+        if mine.shape[1] != theirs.shape[1]:
+            return None
+        found = _find_rows(theirs, mine[picked])
+        if (found < 0).any():
+            return None
+        out[offset + found] = 1.0
+    return out
+
+
+def _picef_keys(form: Formulation) -> I32:
+    """Each PICEF column as a row ``(arc, position, source node, target node)``."""
+    return np.column_stack([form.arc_id, form.arc_pos, form.arc_src, form.arc_dst]).astype(np.int32)
+
+
+def _find_rows(table: NDArray[np.int32], rows: NDArray[np.int32]) -> NDArray[np.int64]:
+    """Index in `table` of each of `rows` (whole-row equality), ``-1`` where absent."""
+    width = table.shape[1]
+    kind = np.dtype((np.void, table.dtype.itemsize * width))
+    keys = np.ascontiguousarray(table, dtype=np.int32).view(kind).ravel()
+    wanted = np.ascontiguousarray(rows, dtype=np.int32).view(kind).ravel()
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    pos = np.searchsorted(ordered, wanted)
+    pos_c = np.minimum(pos, max(ordered.shape[0] - 1, 0))
+    hit = (pos < ordered.shape[0]) & (ordered[pos_c] == wanted) if ordered.size else pos < 0
+    out = np.full(rows.shape[0], -1, dtype=np.int64)
+    out[hit] = order[pos_c[hit]]
+    return out
 
 
 def _picef_columns(
