@@ -222,6 +222,8 @@ def build_summary(rows: Iterable[dict[str, Any]], configs: Iterable[Any]) -> lis
             "possible_read_s": mine.get("read_s") if mine else None,
             "possible_peak_mb": mine.get("peak_mb") if mine else None,
             "possible_value": mine.get("compare") if mine else None,
+            "possible_objective": mine.get("objective") if mine else None,
+            "possible_bound": mine.get("bound") if mine else None,
             "possible_error": mine.get("error") if mine else None,
             "possible_timeout_s": mine.get("timeout_s") if mine else None,
         }
@@ -442,6 +444,9 @@ def _summary_table(summary: Sequence[dict[str, Any]]) -> list[str]:
             mine = _secs(s["possible_s"])
         elif s["possible_status"] == "timeout":
             mine = f">{s['possible_timeout_s']:g} (timeout)"
+        elif s["possible_status"] == "feasible":
+            found, bound = _values(s["possible_objective"]), _values(s["possible_bound"])
+            mine = f"{_secs(s['possible_s'])} (feasible: {found}, bound {bound})"
         else:
             mine = str(s["possible_status"])
         match = f"**{s['match']}**" if s["match"] != "yes" and s["match"] != "n/a" else s["match"]

@@ -483,6 +483,13 @@ def main(argv: list[str] | None = None) -> int:
         help="possible's executable (default: the one in this venv)",
     )
     parser.add_argument("--no-shared", action="store_true", help=f"skip {SHARED_INSTANCES}")
+    parser.add_argument(
+        "--possible-time-limit",
+        type=float,
+        metavar="S",
+        help="pass --time-limit S to possible, so that a solve it cannot finish reports its "
+        "best solution and bound (status feasible) instead of being killed at --timeout",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="default: %(default)s")
     args = parser.parse_args(argv)
 
@@ -546,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
                     command += ["--model", model, "--solver", solver]
                 else:
                     command += ["--via", via, "--exe", str(args.possible_exe)]
+                    if args.possible_time_limit is not None:
+                        command += ["--time-limit", str(args.possible_time_limit)]
                 row, wall = run_child(command, args.timeout, f"row{i}", Path(tmp))
                 row = row | {
                     "process_s": row.get("process_s", wall),

@@ -246,6 +246,8 @@ def solve_possible_cli(args: argparse.Namespace) -> dict[str, Any]:
         args.objective,
         "--json",
     ]
+    if args.time_limit is not None:
+        command += ["--time-limit", str(args.time_limit)]
     t0 = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     process_s = time.perf_counter() - t0
@@ -294,7 +296,11 @@ def solve_possible_api(args: argparse.Namespace) -> dict[str, Any]:
     read_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     result = solve(
-        pool, max_cycle=args.max_cycle, max_chain=args.max_chain, objective=args.objective
+        pool,
+        max_cycle=args.max_cycle,
+        max_chain=args.max_chain,
+        objective=args.objective,
+        time_limit=args.time_limit,
     )
     doc = result.to_dict()
     solve_s = time.perf_counter() - t0
@@ -351,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--solver", choices=("cbc", "highs"), default="highs", help="kep only")
     parser.add_argument("--via", choices=("cli", "api"), default="cli", help="possible only")
     parser.add_argument("--exe", help="possible's executable (default: beside this python)")
+    parser.add_argument(
+        "--time-limit", type=float, help="possible only: its own --time-limit, in seconds"
+    )
     args = parser.parse_args(argv)
 
     cli = args.tool == "possible" and args.via == "cli"
