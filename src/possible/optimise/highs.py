@@ -316,7 +316,7 @@ def _usable_relaxation(
     just above its tolerances (on 2,000 patients with chains of 3, relative dual residuals of
     1.4e-5 against 1e-7). Any duals give a valid Lagrangian bound, so slightly inexact ones
     cost a few kept columns, never correctness; refusing them meant solving the whole MIP
-    without a relaxation (832k columns, which ran far past its time limit). A relaxation
+    without a relaxation (832k columns; it ran on past its time limit). A relaxation
     stopped by a time or iteration limit is not used: PDLP's duals before convergence give
     bounds hundreds of times the optimum.
     """
