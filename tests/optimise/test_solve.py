@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import random
 import threading
+import time
 
 import networkx as nx
 import numpy as np
@@ -37,6 +39,7 @@ from possible.optimise import (
     UnmatchedReason,
     solve,
 )
+from possible.optimise.backend import LpSolution
 from possible.optimise.highs import HighsBackend
 
 # HiGHS 1.16, given a warm start, could finish "optimal" with the right objective value but
@@ -577,11 +580,14 @@ def test_a_time_limit_after_the_first_level_keeps_its_solution(fakes: object) ->
     expected = best_packing(SMALL, max_cycle=3, max_chain=2, objective="uk")
     assert result.status is Status.FEASIBLE
     assert result.objective[0] == expected[0]
-    assert all(math.isnan(v) for v in result.objective[1:])
     assert result.exchanges, "the first level's solution is kept"
     assert_valid(SMALL, result, max_cycle=3, max_chain=2)
     values = result_values(SMALL, result, max_cycle=3, objective="uk")
     assert values[0] == expected[0]
+    # The level that ran out of time reports what the kept solution is worth there, as it
+    # does when its rounds run out of time; the levels never reached report nothing.
+    assert result.objective[1] == values[1]
+    assert all(math.isnan(v) for v in result.objective[2:])
 
 
 def test_an_infeasible_answer_gives_status_infeasible(fakes: object) -> None:
@@ -650,6 +656,8 @@ class ExpiresAfterSeeding:
 
     name = "expires"
     version = "0"
+    seeding_delay = 0.0
+    """Seconds each MIP of the seeding pass waits before it is solved."""
 
     def solve(
         self,
@@ -662,6 +670,7 @@ class ExpiresAfterSeeding:
         if self.expired:
             self.expired_calls += 1
             return MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), math.nan, math.nan, 0.0)
+        time.sleep(self.seeding_delay)
         return self.inner.solve(problem, time_limit=time_limit, target=target)
 
     def solve_relaxation(self, problem: MipProblem, *, time_limit: float | None = None) -> object:
@@ -686,12 +695,18 @@ def test_a_longer_chain_cap_keeps_the_shorter_optimum_when_time_runs_out() -> No
     assert "seed" in result.timings
 
 
-def test_a_seeded_solve_with_long_chains_is_still_optimal() -> None:
+def test_a_seeded_solve_with_long_chains_is_still_optimal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     messages: list[str] = []
-    result = solve(LINE, max_cycle=3, max_chain=5, progress=messages.append)
+    with caplog.at_level(logging.DEBUG, logger="possible.optimise.solve"):
+        result = solve(LINE, max_cycle=3, max_chain=5, progress=messages.append)
     assert result.status is Status.OPTIMAL
     assert result.objective == (5.0,)
     assert any("seeding" in m for m in messages)
+    # The seed was found, fitted the longer model and was used.
+    assert any(r.getMessage().startswith("seeded with 3.0") for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     # Chains within the seeding cap need no seeding pass.
     short = solve(LINE, max_cycle=3, max_chain=3)
     assert short.objective == (3.0,)
@@ -710,3 +725,39 @@ def test_long_chains_reach_the_brute_force_optimum(
     assert result.status is Status.OPTIMAL
     assert approx_equal(result.objective, expected)
     assert_valid(pool, result, max_cycle=max_cycle, max_chain=max_chain)
+
+
+class RelaxationFailsAfterSeeding(ExpiresAfterSeeding):
+    """After the seeding pass the relaxation fails too (as PDLP stopped by a time limit), so
+    the longer level is a MIP over every column, which runs out of time."""
+
+    def solve_relaxation(self, problem: MipProblem, *, time_limit: float | None = None) -> object:
+        if self.expired:
+            return LpSolution(MipStatus.ERROR, math.nan, np.zeros(problem.n_rows), 0.0)
+        return self.inner.solve_relaxation(problem, time_limit=time_limit)
+
+
+class SlowSeed(ExpiresAfterSeeding):
+    """The seeding pass's MIPs take longer than the whole time limit."""
+
+    seeding_delay = 0.3
+
+
+@pytest.mark.parametrize("backend_class", [RelaxationFailsAfterSeeding, SlowSeed])
+def test_the_seed_stands_when_the_longer_solve_gets_nothing(
+    backend_class: type[ExpiresAfterSeeding],
+) -> None:
+    backend = backend_class()
+    time_limit = 0.25 if backend_class is SlowSeed else 60.0
+    result = solve(
+        LINE,
+        max_cycle=3,
+        max_chain=5,
+        time_limit=time_limit,
+        backend=backend,
+        progress=backend.watch,
+    )
+    assert result.status is Status.FEASIBLE
+    assert result.objective == (3.0,)
+    assert result.transplants == 3
+    assert_valid(LINE, result, max_cycle=3, max_chain=5)

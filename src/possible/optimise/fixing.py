@@ -304,6 +304,11 @@ def solve_level(
         # No relaxation to fix columns with (or no column left): solve over all alive ones.
         everything = np.ones(sub.n_cols, dtype=bool)
         sol = _solve_columns(backend, sub, everything, sub_start, _left(time_limit, began))
+        if sub_start is not None and sol.status in (MipStatus.FEASIBLE, MipStatus.TIME_LIMIT):
+            # The MIP gave up: the start still stands if it found nothing better.
+            state = _Incumbent(sub_start, known, found=True, seconds=0.0)
+            state.offer(sol)
+            sol = state.partial(sol.status, sol.bound)
         return LevelSolution(_widen(sol, alive), None, sub.n_cols)
     lag = lagrangian_bound(sub, lp.row_dual)
     best = np.zeros(sub.n_cols) if sub_start is None else sub_start
@@ -498,8 +503,12 @@ class _Ladder:
                 else:
                     self._start(round_)
             if not self._running:
-                # Every round that could beat the incumbent has failed.
-                return state.partial(MipStatus.FEASIBLE, upper), 0
+                # Unreachable by the ladder's order (a failed full round lowers `upper` before
+                # a round at the incumbent's value comes up), but never claim a proof without
+                # one.
+                if state.value >= upper - self.tol:
+                    return state.optimal(), 0
+                return state.partial(MipStatus.TIME_LIMIT, upper), 0
             round_, future, _ = self._running.pop(0)
             sol = future.result()
             state.offer(sol)

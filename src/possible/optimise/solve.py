@@ -225,9 +225,14 @@ def _seed(
 
         backend = HighsBackend(mip_lp_solver="ipm")  # tightened rounds, as in `solve`
     share = None if time_limit is None else time_limit * SEED_TIME_SHARE
-    x, status, values, _ = _lexicographic(
-        shorter, (level,), backend, share, time.perf_counter(), lambda _msg: None, tighten=True
-    )
+    try:
+        x, status, values, _ = _lexicographic(
+            shorter, (level,), backend, share, time.perf_counter(), lambda _msg: None, tighten=True
+        )
+    except SolverError as error:
+        # The seed only helps; the longer solve meets the same solver on its own terms.
+        logger.warning("the seeding pass failed (%s); solving without it", error)
+        return None
     if status not in (Status.OPTIMAL, Status.FEASIBLE) or not x.any():
         return None
     mapped = carry_over(shorter, form, x)
@@ -276,7 +281,7 @@ def _lexicographic(
     """
     problem = form.problem
     n = problem.n_cols
-    x = np.zeros(n)
+    x = np.zeros(n) if initial is None else initial.copy()
     values = [math.nan] * len(levels)
     bounds = [math.nan] * len(levels)
     if n == 0:
@@ -293,7 +298,10 @@ def _lexicographic(
         coef = sign * level.values(form.features)
         remaining = None if time_limit is None else time_limit - (time.perf_counter() - began)
         if remaining is not None and remaining <= 0:
-            status = Status.FEASIBLE if i else Status.TIME_LIMIT
+            if i == 0 and initial is not None:
+                # Out of time before the first level: the start is the answer.
+                values[0] = _reported(float(coef @ initial) * sign + level.constant(form.features))
+            status = Status.FEASIBLE if i or initial is not None else Status.TIME_LIMIT
             break
         say(f"solving level {i + 1}/{len(levels)}: {level.description}")
         outcome = solve_level(
