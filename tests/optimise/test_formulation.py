@@ -74,3 +74,21 @@ def test_models_that_do_not_match_are_refused() -> None:
     x = _best(shorter, "transplants")
     assert x[: shorter.n_cycle_cols].any()
     assert carry_over(shorter, no_cycles, x) is None
+
+
+def test_a_column_missing_from_the_longer_model_is_refused() -> None:
+    # Same sizes, other arcs: some of the shorter model's exchanges do not exist in the other.
+    shorter = build_formulation(
+        build_graph(random_pool(3, n_pairs=14, n_ndds=2, density=0.3)),
+        max_cycle=3,
+        max_chain=3,
+        uk=False,
+    )
+    other = build_formulation(
+        build_graph(random_pool(4, n_pairs=14, n_ndds=2, density=0.3)),
+        max_cycle=3,
+        max_chain=5,
+        uk=False,
+    )
+    x = _best(shorter, "transplants")
+    assert carry_over(shorter, other, x) is None

@@ -225,3 +225,37 @@ def test_the_first_order_relaxation_bounds_and_solves_exactly(
     level = solve_level(HighsBackend(), problem, alive, integral=True, start=None, time_limit=None)
     assert level.solution.status is MipStatus.OPTIMAL
     assert level.solution.objective == pytest.approx(best)
+
+
+class UnknownRelaxation(HighsBackend):
+    """HiGHS whose relaxations all end with model status "unknown", as PDLP's did at 2,000
+    patients when postsolve found residuals just above tolerance."""
+
+    def solve_relaxation(self, problem: MipProblem, *, time_limit: float | None = None) -> object:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(
+                highspy.Highs, "getModelStatus", lambda _h: highspy.HighsModelStatus.kUnknown
+            )
+            return super().solve_relaxation(problem, time_limit=time_limit)
+
+
+@pytest.mark.parametrize("first_order", [True, False])
+@pytest.mark.parametrize("seed", range(3))
+def test_an_unknown_relaxation_is_used_only_from_the_first_order_method(
+    seed: int, first_order: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("possible.optimise.highs.FIRST_ORDER_COLUMNS", 0 if first_order else 10_000)
+    problem = packing_problem(seed, n_cols=24, n_rows=10, integral=True)
+    best = brute_force(problem).objective
+    lp = UnknownRelaxation().solve_relaxation(problem)
+    assert (lp.status is MipStatus.OPTIMAL) is first_order
+    alive = np.ones(problem.n_cols, dtype=bool)
+    level = solve_level(
+        UnknownRelaxation(), problem, alive, integral=True, start=None, time_limit=None
+    )
+    # Used or not, the level ends at the exhaustive optimum; used, it gave a valid bound.
+    assert level.solution.status is MipStatus.OPTIMAL
+    assert level.solution.objective == pytest.approx(best)
+    assert (level.bound is not None) is first_order
+    if level.bound is not None:
+        assert level.bound.bound >= best - 1e-6

@@ -339,7 +339,7 @@ def _picef_keys(form: Formulation) -> I32:
 def _find_rows(table: NDArray[np.int32], rows: NDArray[np.int32]) -> NDArray[np.int64]:
     """Index in `table` of each of `rows` (whole-row equality), ``-1`` where absent."""
     width = table.shape[1]
-    kind = np.dtype((np.void, table.dtype.itemsize * width))
+    kind = np.dtype((np.void, np.dtype(np.int32).itemsize * width))
     keys = np.ascontiguousarray(table, dtype=np.int32).view(kind).ravel()
     wanted = np.ascontiguousarray(rows, dtype=np.int32).view(kind).ravel()
     order = np.argsort(keys, kind="stable")

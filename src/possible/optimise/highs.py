@@ -318,9 +318,9 @@ def _usable_relaxation(
     cost a few kept columns, never correctness; refusing them meant solving the whole MIP
     without a relaxation (832k columns; it ran on past its time limit). A relaxation
     stopped by a time or iteration limit is not used: PDLP's duals before convergence give
-    bounds hundreds of times the optimum.
+    bounds hundreds of times the optimum. Nor are duals that are not all finite.
     """
-    if not len(solution.row_dual):
+    if not len(solution.row_dual) or not np.isfinite(solution.row_dual).all():
         return False
     if status == highspy.HighsModelStatus.kOptimal:
         return True
