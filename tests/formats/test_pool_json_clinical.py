@@ -110,3 +110,44 @@ def test_version_1_files_may_not_use_version_2_keys() -> None:
     doc.update({"patients": [], "donors": [], "arcs": []})
     with pytest.raises(FormatError, match="unknown top-level key"):
         read_pool_json(json.dumps(doc))
+
+
+def _given_arcs_file(donor_2: str, arcs: str, p2_unacceptable: str = "") -> str:
+    return (
+        '{"format":"possible.pool","version":2,"patients":['
+        '{"id":"p1","blood_group":"O","unacceptable":["A2"]},'
+        f'{{"id":"p2","blood_group":"A","unacceptable":[{p2_unacceptable}]}}],"donors":['
+        '{"id":"d1","patient":"p1","blood_group":"A","hla":["A1"],"consent":"2026-01-01"},'
+        f"{donor_2}],"
+        f'"arcs":[{arcs}]}}'
+    )
+
+
+def test_given_arcs_that_the_clinical_records_rule_out_are_all_refused() -> None:
+    # d2 -> p1 crosses p1's antibody to A2 and blood group AB -> O; d1 -> p2, p2's to A1.
+    donor_2 = '{"id":"d2","patient":"p2","blood_group":"AB","hla":["A2"],"consent":"2026-01-01"}'
+    arcs = '{"donor":"d1","patient":"p2","score":1.0},{"donor":"d2","patient":"p1","score":1.0}'
+    with pytest.raises(ValidationErrors) as err:
+        read_pool_json(_given_arcs_file(donor_2, arcs, '"A1"'))
+    first, line = err.value.lines()
+    assert "record 'd1'" in first
+    assert "unacceptable antigen A1" in first
+    assert "record 'd2'" in line
+    assert "'p1'" in line
+    assert "blood group AB cannot give to O" in line
+    assert "unacceptable antigen A2: the donor is typed A2" in line
+
+
+def test_given_arcs_of_a_withdrawn_donor_are_read_but_never_used() -> None:
+    from possible.graph import build_graph
+
+    donor_2 = (
+        '{"id":"d2","patient":"p2","blood_group":"O","hla":["A1"],"consent":"2026-01-01",'
+        '"status":"withdrawn"}'
+    )
+    arcs = '{"donor":"d1","patient":"p2","score":1.0},{"donor":"d2","patient":"p1","score":1.0}'
+    pool = read_pool_json(_given_arcs_file(donor_2, arcs))
+    assert len(pool.arcs) == 2
+    graph = build_graph(pool)
+    assert graph.n_arcs == 1
+    assert pool.donors[int(graph.donor[0])].id == "d1"

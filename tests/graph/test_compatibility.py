@@ -145,3 +145,41 @@ def test_the_graph_holds_every_usable_arc_once(pool: Pool) -> None:
 def test_docstring_examples_run() -> None:
     failures, _ = doctest.testmod(compatibility)
     assert failures == 0
+
+
+def test_no_arc_of_a_donor_or_patient_who_may_not_be_selected() -> None:
+    import datetime as dt
+
+    from possible.domain import Donor, DonorStatus, PatientStatus
+
+    day = dt.date(2026, 1, 1)
+    patients = [
+        Patient("p1"),
+        Patient("p2"),
+        Patient("p3", status=PatientStatus.SUSPENDED),
+        Patient("p4"),
+    ]
+    donors = [
+        Donor("d1", "p1", consent=day),
+        Donor("d2", "p2", consent=day, status=DonorStatus.WITHDRAWN),
+        Donor("d3", "p3", consent=day),
+        Donor("d4", "p4"),  # no consent on record, in a pool that records it
+    ]
+    every = [(d.id, p.id, 1.0) for d in donors for p in patients if d.patient != p.id]
+    graph = build_graph(Pool.build(patients, donors, every))
+    pairs = {
+        (donors[int(d)].id, patients[int(graph.vertex_patient[t])].id)
+        for d, t in zip(graph.donor, graph.target, strict=True)
+    }
+    assert pairs == {("d1", "p2"), ("d1", "p4"), ("d3", "p1"), ("d3", "p2"), ("d3", "p4")}
+
+
+def test_without_clinical_records_every_donor_in_the_file_may_give() -> None:
+    from possible.domain import Donor
+
+    pool = Pool.build(
+        [Patient("p1"), Patient("p2")],
+        [Donor("d1", "p1"), Donor("d2", "p2")],
+        [("d1", "p2", 1.0), ("d2", "p1", 1.0)],
+    )
+    assert build_graph(pool).n_arcs == 2

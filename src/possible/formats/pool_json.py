@@ -28,6 +28,8 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import numpy as np
+
 from possible.domain import Donor, DonorStatus, Patient, PatientStatus, Pool
 from possible.errors import FormatError, InputError, ValidationError, ValidationErrors
 from possible.formats._fields import (
@@ -145,7 +147,46 @@ def _pool_from_document(doc: object) -> Pool:
     pool = build_pool(
         patients, donors, (arc_donors, arc_patients, arc_scores), fields={"matches": "patient"}
     )
+    if clinical:
+        _check_given_arcs(pool)
     return dataclasses.replace(pool, as_of=as_of) if as_of is not None else pool
+
+
+def _check_given_arcs(pool: Pool) -> None:
+    """Refuse arcs of a version 2 file that its own clinical records rule out.
+
+    Given arcs may come from elsewhere (a lab's crossmatch, another programme's run), but one
+    that crosses a recorded blood group, an unacceptable antigen, a centre's exclusion or a
+    donor's own patient is a contradiction, not a choice: every such arc is reported at once.
+    Arcs of donors or patients who may not be selected (withdrawn, suspended, no consent)
+    are not errors: the compatibility graph leaves them out (:mod:`possible.graph`).
+    """
+    if not pool.arcs.donor.size or not any(r.clinical for r in (*pool.patients, *pool.donors)):
+        return
+    from possible.compatibility.build import Exclusion, build_arcs
+
+    compat = build_arcs(pool, scoring="transplants")
+    found = compat.exclusion[pool.arcs.donor, pool.arcs.patient]
+    errors: list[InputError] = []
+    for k in np.flatnonzero(found >= Exclusion.OWN_DONOR).tolist():
+        i, j = int(pool.arcs.donor[k]), int(pool.arcs.patient[k])
+        donor, patient = pool.donors[i], pool.patients[j]
+        if found[k] in (Exclusion.DONOR_UNAVAILABLE, Exclusion.PATIENT_UNAVAILABLE):
+            continue
+        if found[k] == Exclusion.BLOOD_GROUP and (
+            donor.blood_group is None or patient.blood_group is None
+        ):
+            continue
+        why = "; ".join(compat.explain(donor.id, patient.id).reasons)
+        errors.append(
+            ValidationError(
+                f"arc to {patient.id!r} contradicts the clinical records: {why}",
+                record=donor.id,
+                field="arcs",
+            )
+        )
+    if errors:
+        raise ValidationErrors(errors)
 
 
 def _collect(

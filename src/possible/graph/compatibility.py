@@ -8,6 +8,11 @@ two arcs may join the same two vertices through different donors (parallel arcs)
 
 A patient without any paired donor cannot take part in a cycle or pass a chain on, so they are
 not a vertex; the result reports them as unmatched with that reason.
+
+Whatever a pool's arcs say, nobody is selected who may not be: an arc is left out when its
+donor is not active (suspended, withdrawn, donated), or, in a pool that records clinical data,
+has no consent on record, and when its patient is not active. So withdrawing a donor in a file
+whose arcs were written earlier takes effect at the next solve.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from possible.domain import Pool
+from possible.domain import DonorStatus, PatientStatus, Pool
 
 __all__ = ["CompatibilityGraph", "build_graph"]
 
@@ -130,7 +135,8 @@ def build_graph(pool: Pool) -> CompatibilityGraph:
     -------
     CompatibilityGraph
         Arcs from every donor to every compatible patient who has a paired donor; arcs to
-        patients without a paired donor are left out.
+        patients without a paired donor are left out, and so are arcs of donors and patients
+        who may not be selected (see the module's docstring).
 
     Examples
     --------
@@ -172,7 +178,9 @@ def build_graph(pool: Pool) -> CompatibilityGraph:
 
     arcs = pool.arcs
     tgt = patient_vertex[arcs.patient]
-    usable = tgt >= 0
+    usable = (
+        (tgt >= 0) & _selectable_donors(pool)[arcs.donor] & _active_patients(pool)[arcs.patient]
+    )
     a_src = donor_vertex[arcs.donor[usable]]
     a_tgt = tgt[usable]
     a_donor = arcs.donor[usable]
@@ -200,4 +208,27 @@ def build_graph(pool: Pool) -> CompatibilityGraph:
         target=a_tgt.astype(np.int32),
         donor=a_donor.astype(np.int32),
         score=a_score.astype(np.float64),
+    )
+
+
+def _selectable_donors(pool: Pool) -> NDArray[np.bool_]:
+    """Whether each donor may give: active, and with consent on record in a clinical pool.
+
+    Formats without clinical fields (kep_solver's, PrefLib's, our version 1) record neither
+    status nor consent, so there every donor in the file may give.
+    """
+    clinical = any(d.clinical for d in pool.donors) or any(p.clinical for p in pool.patients)
+    return np.array(
+        [
+            d.status is DonorStatus.ACTIVE and (d.consent is not None or not clinical)
+            for d in pool.donors
+        ],
+        dtype=bool,
+    ).reshape(len(pool.donors))
+
+
+def _active_patients(pool: Pool) -> NDArray[np.bool_]:
+    """Whether each patient may receive (only active patients may)."""
+    return np.array([p.status is PatientStatus.ACTIVE for p in pool.patients], dtype=bool).reshape(
+        len(pool.patients)
     )
