@@ -161,7 +161,8 @@ def _check_given_arcs(pool: Pool) -> None:
     Arcs of donors or patients who may not be selected (withdrawn, suspended, no consent)
     are not errors: the compatibility graph leaves them out (:mod:`possible.graph`).
     """
-    if not pool.arcs.donor.size or not any(r.clinical for r in (*pool.patients, *pool.donors)):
+    clinical = any(p.clinical for p in pool.patients) or any(d.clinical for d in pool.donors)
+    if not pool.arcs.donor.size or not clinical:
         return
     from possible.compatibility.build import Exclusion, build_arcs
 
