@@ -37,6 +37,13 @@ def test_a_locus_counts(donor: tuple[str, ...], patient: tuple[str, ...], expect
     assert count("A", donor, patient) == expected
 
 
+def test_public_epitopes_are_not_b_antigens() -> None:
+    # Bw4 and Bw6 in a typing (as labs list them) neither count nor push B8 out of its slot.
+    typing = ("B44", "Bw4", "B8", "Bw6")
+    assert count("B", typing, typing) == 0
+    assert count("B", typing, ("B44", "B7")) == 1
+
+
 def test_dr_counts_use_drb1_only() -> None:
     assert count("DRB1", ("DR4", "DR53", "DR7"), ("DR4", "DR53", "DR15", "DR51")) == 1
     assert count("DRB1", ("DRB1*03:01", "DR52"), ("DR3",)) == 0

@@ -32,6 +32,8 @@ def tokens(name: str) -> list[str]:
         ("A*02:01P", ["A*02:01"]),
         ("A*02:01/02:06", ["A*02:01", "A*02:06"]),
         ("A*02:01/A*02:06", ["A*02:01", "A*02:06"]),
+        ("A*02:01 / 02:06", ["A*02:01", "A*02:06"]),  # spaces around the slash
+        ("C*17:01", ["C*17:01"]),  # a real group without serology
         ("A*02", ["A2"]),  # allele group only: the antigen the group expresses
         ("A*02:XX", ["A2"]),
         ("B*15", ["B15"]),  # a group of several splits reads as their broad antigen
@@ -54,6 +56,9 @@ def test_names_read_as_labs_write_them(name: str, expected: list[str]) -> None:
         ("A*2:01", "malformed HLA allele name"),
         ("A*02:01:01:01:01", "malformed HLA allele name"),
         ("DRB9*01:01", "not one used in kidney matching"),
+        ("A*99:01", "allele group 'A\\*99' in 'A\\*99:01' is not a known A group"),
+        ("DRB1*99:01", "not a known DRB1 group"),
+        ("A*00:00", "not a known A group"),
         ("", "empty HLA name"),
     ],
 )

@@ -22,6 +22,23 @@ def test_read_names_names_the_record_and_the_entry() -> None:
     assert "Q17" in str(info.value)
 
 
+def test_a_typing_with_three_antigens_at_one_locus_is_refused() -> None:
+    with pytest.raises(ValidationError) as err:
+        read_names(["DR4", "DR15", "DR11", "DR13"], record="d1", field="hla", typing=True)
+    assert err.value.record == "d1"
+    assert err.value.field == "hla[2]"
+    assert "3 different antigens at HLA-DRB1 (DR4, DR15, DR11)" in err.value.message
+    # The same names as antibodies are fine: a patient may have many.
+    read_names(["DR4", "DR15", "DR11", "DR13"], record="p1", field="unacceptable")
+
+
+def test_names_that_may_be_the_same_antigen_count_once_in_a_typing() -> None:
+    names = ["A2", "A*02:01", "A9", "A24", "B44", "Bw4", "B8", "Bw6", "A*02:01/02:06"]
+    assert len(read_names(names, record="d1", field="hla", typing=True)) == 9
+    with pytest.raises(ValidationError, match="HLA-A"):
+        read_names(["A*02:01", "A*02:06", "A1"], record="d1", field="hla", typing=True)
+
+
 def test_a_donor_may_carry_its_broad_and_the_splits_of_a_broad_typing() -> None:
     space = TokenSpace(["A9", "A24", "A23", "A*24:02", "A2", "A*02:01"])
     carried = {space.tokens[i] for i in space.carried("A*24:02")}

@@ -384,9 +384,10 @@ def _read_all(
 
     def read(names: Sequence[str], record: str, field: str) -> tuple[str, ...]:
         try:
-            return tuple(
-                s.token for s in read_names(names, record=record, field=field, table=table)
+            specs = read_names(
+                names, record=record, field=field, table=table, typing=field == "hla"
             )
+            return tuple(s.token for s in specs)
         except ValidationError as err:
             errors.append(err)
             return ()

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from possible.hla.nomenclature import Nomenclature
+from possible.hla.nomenclature import PUBLIC_EPITOPES, Nomenclature
 
 __all__ = ["MISMATCH_LOCI", "LocusTypes", "mismatch_counts", "mismatch_level"]
 
@@ -47,7 +47,8 @@ class LocusTypes:
     """
 
     def __init__(self, locus: str, typings: Sequence[Sequence[str]], table: Nomenclature) -> None:
-        vocab = list(table.antigens(locus))
+        # Bw4 and Bw6 are epitopes shared by many B antigens, not B antigens of their own.
+        vocab = [a for a in table.antigens(locus) if a not in PUBLIC_EPITOPES]
         code = {a: i for i, a in enumerate(vocab)}
         slots = np.full((len(typings), 2), -1, dtype=np.int32)
         for row, typing in enumerate(typings):

@@ -268,7 +268,7 @@ def _names(record: dict[str, object], key: str, record_id: str) -> tuple[str, ..
                 f"expected an HLA name, got {describe(v)}", record=record_id, field=f"{key}[{k}]"
             )
     names = tuple(str(v) for v in values)
-    read_names(names, record=record_id, field=key)
+    read_names(names, record=record_id, field=key, typing=key == "hla")
     return names
 
 

@@ -93,7 +93,7 @@ class Panel:
                     "expected an object with a list 'hla'", source=where, record=record
                 )
             try:
-                specs = read_names(raw["hla"], record=record, field="hla")
+                specs = read_names(raw["hla"], record=record, field="hla", typing=True)
                 if "blood_group" in raw:
                     groups.append(BloodGroup.parse(raw["blood_group"]))
             except ValidationError as err:

@@ -40,6 +40,13 @@ optional third and fourth fields, optional expression or group suffix."""
 PUBLIC_EPITOPES = ("Bw4", "Bw6")
 """Serological public epitopes, which a patient's antibodies may target."""
 
+GROUPS_WITHOUT_SEROLOGY = frozenset(
+    {"C*12", "C*14", "C*15", "C*16", "C*17", "C*18", "B*83", "DRB4*02", "DRB4*03"}
+)
+"""Allele groups of loci with serology that have no serological antigen (WHO: ``?``; the
+DRB4 ones are null groups). Their alleles are valid names that express no listed antigen; any
+other group missing from the table is a typing error."""
+
 
 @dataclass(frozen=True, slots=True)
 class Specificity:
@@ -103,6 +110,7 @@ class Nomenclature:
                 self._by_lower.setdefault("c" + name[2:].lower(), name)
         self._parents: dict[str, str] = {str(k): str(v) for k, v in parents.items()}
         self._alleles: dict[str, str] = {str(k): str(v) for k, v in alleles.items()}
+        self._groups = {k.split(":", 1)[0] for k in self._alleles} | GROUPS_WITHOUT_SEROLOGY
         self._epitopes: dict[str, str] = {}
         for epitope in PUBLIC_EPITOPES:
             for name in table.get(epitope.lower(), []) or []:  # type: ignore[attr-defined]
@@ -136,7 +144,7 @@ class Nomenclature:
             if token is None:
                 raise ValueError(f"unknown HLA antigen {name!r}")
             return (Specificity(self._locus_of[token], token, molecular=False),)
-        first, *rest = name.split("/")
+        first, *rest = (part.strip() for part in name.split("/"))
         prefix = first.split("*", 1)[0]
         out = [self._molecular(first, name)]
         for alternative in rest:
@@ -164,6 +172,8 @@ class Nomenclature:
             if self.loci[locus] is not None:
                 raise ValueError(f"allele group {group!r} in {whole!r} has no known antigen")
             return (Specificity(locus, group, molecular=True),)
+        if self.loci[locus] is not None and group not in self._groups:
+            raise ValueError(f"allele group {group!r} in {whole!r} is not a known {locus} group")
         return (Specificity(locus, f"{group}:{second}", molecular=True),)
 
     # -- relations -----------------------------------------------------------------------

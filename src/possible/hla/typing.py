@@ -31,14 +31,19 @@ def read_names(
     record: str,
     field: str,
     table: Nomenclature | None = None,
+    typing: bool = False,
 ) -> tuple[Specificity, ...]:
     """Read a list of HLA names (a typing or an antibody list) of one record.
+
+    With `typing`, the names are one person's HLA type, so no locus may carry more than two
+    different antigens (names that cannot be told apart, such as ``A2`` and ``A*02:01``, or
+    a broad and its split, count once; ``Bw4`` and ``Bw6`` are epitopes, not antigens).
 
     Raises
     ------
     ValidationError
         Naming `record`, `field` and the bad entry, for an unknown antigen or a malformed
-        allele name.
+        allele name, or for a typing with more than two antigens at one locus.
 
     Examples
     --------
@@ -47,12 +52,36 @@ def read_names(
     """
     table = table or nomenclature()
     out: list[Specificity] = []
+    # Per locus, the names read so far that stand for different antigens.
+    distinct: dict[str, list[tuple[str, tuple[Specificity, ...]]]] = {}
     for k, name in enumerate(names):
         try:
-            out.extend(table.parse(name))
+            specs = table.parse(name)
         except ValueError as err:
             raise ValidationError(str(err), record=record, field=f"{field}[{k}]") from None
+        out.extend(specs)
+        if not typing or not specs or all(s.token in PUBLIC_EPITOPES for s in specs):
+            continue
+        seen = distinct.setdefault(specs[0].locus, [])
+        if any(_same_antigen(specs, other, table) for _, other in seen):
+            continue
+        seen.append((name, specs))
+        if len(seen) > 2:
+            listed = ", ".join(n for n, _ in seen)
+            raise ValidationError(
+                f"{len(seen)} different antigens at HLA-{specs[0].locus} ({listed}); "
+                "a person carries at most two",
+                record=record,
+                field=f"{field}[{k}]",
+            )
     return tuple(dict.fromkeys(out))
+
+
+def _same_antigen(
+    a: tuple[Specificity, ...], b: tuple[Specificity, ...], table: Nomenclature
+) -> bool:
+    """Whether two names may stand for the same antigen (one is, or is broader than, the other)."""
+    return any(table.related(x.token, y.token) for x in a for y in b)
 
 
 class TokenSpace:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from possible.errors import ValidationError
 from possible.hla.typing import read_names
@@ -36,12 +36,12 @@ Group = Literal["O", "A", "B", "AB"]
 Subgroup = Literal["A1", "A2", "A1B", "A2B"]
 
 
-def _hla(value: list[str] | None) -> list[str] | None:
+def _hla(value: list[str] | None, info: ValidationInfo) -> list[str] | None:
     """Check HLA names; the error names the bad entry (pydantic adds the field)."""
     if value is None:
         return None
     try:
-        read_names(value, record="", field="")
+        read_names(value, record="", field="", typing=info.field_name == "hla")
     except ValidationError as err:
         raise ValueError(err.message) from None
     return value
