@@ -178,6 +178,30 @@ def test_all_bad_hla_names_are_reported_together() -> None:
     assert "record 'p1': field 'hla[1]'" in lines[2]
 
 
+def test_a_run_date_before_a_listing_is_refused_for_every_such_patient() -> None:
+    pool = Pool.build(
+        [
+            patient("p1", listed=dt.date(2024, 3, 1)),
+            patient("p2", listed=dt.date(2019, 1, 1), dialysis_start=dt.date(2020, 6, 1)),
+        ],
+        [donor("d1", "p1"), donor("d2", "p2")],
+    )
+    with pytest.raises(ValidationErrors) as info:
+        build_arcs(pool, as_of=dt.date(2020, 1, 1))
+    assert info.value.lines() == [
+        "record 'p1': field 'listed': 2024-03-01 is after the run date 2020-01-01",
+        "record 'p2': field 'dialysis_start': 2020-06-01 is after the run date 2020-01-01",
+    ]
+
+
+def test_bw4_and_bw6_in_typings_do_not_change_the_mismatch() -> None:
+    typing = ("A1", "A2", "B44", "Bw4", "B8", "Bw6", "DR4", "DR17")
+    pool = Pool.build([patient("p1", hla=typing), patient("own")], [donor("d", "own", hla=typing)])
+    compat = build_arcs(pool, scoring="uk")
+    assert compat.explain("d", "p1").mismatch == ("000", 1)
+    assert compat.explain("d", "p1").breakdown["HLA mismatch"] == 10.0
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_bulk_arcs_agree_with_the_per_pair_oracle(seed: int) -> None:
     pool = clinical_pool(25, seed=seed)

@@ -270,7 +270,8 @@ def build_arcs(
     Raises
     ------
     ValidationErrors
-        Every bad HLA name in the pool at once, each naming its record and field.
+        Every bad HLA name in the pool at once, each naming its record and field; or, with
+        `as_of`, every patient listed or on dialysis only after that date.
 
     Examples
     --------
@@ -355,6 +356,8 @@ def build_arcs(
     if as_of is None:
         listed = [p.listed for p in patients if p.listed is not None]
         as_of = max(listed) if listed else None
+    else:
+        _check_dates(patients, as_of)
     facts = _facts(pool, new_patients, typings, patient_typings, arc_d, arc_p, as_of, table)
     parts = policy.score(facts)
     total = np.zeros(arc_d.shape[0])
@@ -398,6 +401,22 @@ def _read_all(
     if errors:
         raise ValidationErrors(errors)
     return donors, unacceptable, patient_typings
+
+
+def _check_dates(patients: Sequence[Patient], as_of: dt.date) -> None:
+    """Refuse a run date before a patient's listing or dialysis start (all at once)."""
+    errors: list[InputError] = [
+        ValidationError(
+            f"{when.isoformat()} is after the run date {as_of.isoformat()}",
+            record=p.id,
+            field=name,
+        )
+        for p in patients
+        for name, when in (("listed", p.listed), ("dialysis_start", p.dialysis_start))
+        if when is not None and when > as_of
+    ]
+    if errors:
+        raise ValidationErrors(errors)
 
 
 def _facts(
