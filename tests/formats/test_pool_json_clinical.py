@@ -151,3 +151,30 @@ def test_given_arcs_of_a_withdrawn_donor_are_read_but_never_used() -> None:
     graph = build_graph(pool)
     assert graph.n_arcs == 1
     assert pool.donors[int(graph.donor[0])].id == "d1"
+
+
+def test_a_misspelt_key_in_a_version_2_record_is_an_error_not_a_silent_gap() -> None:
+    doc = {
+        "format": "possible.pool",
+        "version": 2,
+        "patients": [{"id": "p1", "unacceptable_antigens": ["A2"]}],
+        "donors": [{"id": "d1", "patient": "p1", "hla": ["A2"], "Status": "withdrawn"}],
+        "arcs": [{"donor": "d1", "patient": "p1", "score": 1.0, "weight": 2.0}],
+    }
+    with pytest.raises(ValidationErrors) as info:
+        read_pool_json(json.dumps(doc))
+    lines = info.value.lines()
+    assert len(lines) == 2
+    assert "record 'p1': field 'unacceptable_antigens': unknown key" in lines[0]
+    assert "record 'd1': field 'Status': unknown key" in lines[1]
+    schema = jsonschema.Draft202012Validator(SCHEMA)
+    assert len(list(schema.iter_errors(doc))) == 3
+    doc["patients"][0] = {"id": "p1", "unacceptable": ["A2"]}
+    doc["donors"][0].pop("Status")
+    with pytest.raises(FormatError, match="record 'arcs\\[0\\]': field 'weight': unknown key"):
+        read_pool_json(json.dumps(doc))
+    # Version 1 records may carry keys of their own (ignored), as before.
+    v1 = {"format": "possible.pool", "version": 1, "patients": [{"id": "p1", "note": "x"}]}
+    v1.update({"donors": [], "arcs": []})
+    assert read_pool_json(json.dumps(v1)).patients[0].id == "p1"
+    assert not list(schema.iter_errors(v1))

@@ -14,9 +14,10 @@
     {"donor":"n1","patient":"p1","score":1.0}
     ]}
 
-A donor without ``"patient"`` (or with ``null``) is non-directed; unknown attributes are left
-out. Patient, donor and arc records may carry further keys, which this version ignores (later
-versions add clinical fields); the top level may not.
+A donor without ``"patient"`` (or with ``null``) is non-directed. Version 1 records may carry
+further keys, which are ignored; version 2 records, which hold clinical data, may not, so that
+a misspelt field (``"unacceptable_antigens"``) is an error rather than silently missing. The
+top level may carry no other key in either version.
 """
 
 from __future__ import annotations
@@ -141,6 +142,8 @@ def _pool_from_document(doc: object) -> Pool:
         score = raw.get("score")
         if type(did) is not str or type(pid) is not str or type(score) is not float or not did:
             did, pid, score = _arc(k, raw)
+        if clinical and len(raw) != len(_ARC_KEYS):
+            _known_keys(raw, _ARC_KEYS, f"arcs[{k}]")
         arc_donors.append(did)
         arc_patients.append(pid)
         arc_scores.append(score)
@@ -205,10 +208,23 @@ def _collect(
     return None
 
 
+def _known_keys(record: dict[str, object], allowed: frozenset[str], record_id: str) -> None:
+    """Refuse a version 2 record's unknown key: a misspelt "unacceptable" must not vanish."""
+    for key in record:
+        if key not in allowed:
+            raise FormatError(
+                f"unknown key (expected one of {', '.join(sorted(allowed))})",
+                record=record_id,
+                field=key,
+            )
+
+
 def _patient(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Patient:
     name = f"patients[{k}]"
     record = expect_mapping(raw, record_id=name, field=None)
     pid = _text_id(require(record, "id", record_id=name), record_id=name, field="id")
+    if clinical:
+        _known_keys(record, _PATIENT_KEYS, pid)
     group = optional_value(record, "blood_group", parse_blood_group, record_id=pid)
     cpra = optional_value(record, "cpra", parse_fraction, record_id=pid)
     if not clinical:
@@ -243,6 +259,8 @@ def _donor(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Donor:
     name = f"donors[{k}]"
     record = expect_mapping(raw, record_id=name, field=None)
     did = _text_id(require(record, "id", record_id=name), record_id=name, field="id")
+    if clinical:
+        _known_keys(record, _DONOR_KEYS, did)
     patient = optional_value(record, "patient", _text_id, record_id=did)
     group = optional_value(record, "blood_group", parse_blood_group, record_id=did)
     if not clinical:
@@ -449,6 +467,10 @@ _PATIENT_CLINICAL = (
     "max_donor_age",
 )
 _DONOR_CLINICAL = ("centre", "subgroup", "hla", "status", "consent")
+# Every key a version 2 record may have (version 1 records may carry others, ignored).
+_PATIENT_KEYS = frozenset(("id", "blood_group", "cpra", "date_of_birth", *_PATIENT_CLINICAL))
+_DONOR_KEYS = frozenset(("id", "patient", "blood_group", "age", "date_of_birth", *_DONOR_CLINICAL))
+_ARC_KEYS = frozenset(("donor", "patient", "score"))
 
 
 def _clinical_fields(
