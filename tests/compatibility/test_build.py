@@ -87,6 +87,50 @@ def test_each_rule_excludes_and_explains() -> None:
     assert verdict.score == pytest.approx(sum(verdict.breakdown.values()))
 
 
+def test_dr51_52_53_follow_from_drb1_when_not_typed() -> None:
+    pool = Pool.build(
+        [patient("anti-DR52", unacceptable=("DR52",)), patient("own")],
+        [
+            donor("d-DR17", "own", hla=("A1", "B8", "DRB1*03:01", "DR1")),  # DR17 brings DR52
+            donor("d-DR1-DR8", None, hla=("A1", "B8", "DR1", "DR8")),  # no DRB3/4/5 product
+            donor("d-typed", None, hla=("A1", "B8", "DR17", "DR53")),  # DRB3/4/5 typed: stands
+        ],
+    )
+    assert reason(pool, "d-DR17", "anti-DR52") is Exclusion.UNACCEPTABLE_ANTIGEN
+    assert reason(pool, "d-DR1-DR8", "anti-DR52") is Exclusion.COMPATIBLE
+    assert reason(pool, "d-typed", "anti-DR52") is Exclusion.COMPATIBLE
+    assert build_arcs(pool).explain("d-DR17", "anti-DR52").reasons == (
+        "unacceptable antigen DR52: the donor is typed DR52 (inferred from DRB1)",
+    )
+
+
+def test_a_donor_not_typed_where_the_patient_has_antibodies_is_not_crossmatch_negative() -> None:
+    pool = Pool.build(
+        [
+            patient("anti-DQ8", unacceptable=("DQ8", "DQ7")),
+            patient("anti-DPB1", unacceptable=("DPB1*04:01",)),
+            patient("no-antibodies"),
+            patient("own"),
+        ],
+        [
+            donor("d-ABDR", "own", hla=("A1", "B8", "DR17")),
+            donor("d-untyped", None, hla=()),
+            donor("d-DQ", None, hla=("A1", "B8", "DR17", "DQ2", "DPB1*02:01")),
+        ],
+    )
+    assert reason(pool, "d-ABDR", "anti-DQ8") is Exclusion.UNACCEPTABLE_ANTIGEN
+    assert reason(pool, "d-ABDR", "anti-DPB1") is Exclusion.UNACCEPTABLE_ANTIGEN
+    assert reason(pool, "d-untyped", "anti-DQ8") is Exclusion.UNACCEPTABLE_ANTIGEN
+    assert reason(pool, "d-untyped", "no-antibodies") is Exclusion.COMPATIBLE
+    assert reason(pool, "d-ABDR", "no-antibodies") is Exclusion.COMPATIBLE
+    assert reason(pool, "d-DQ", "anti-DQ8") is Exclusion.COMPATIBLE
+    assert reason(pool, "d-DQ", "anti-DPB1") is Exclusion.COMPATIBLE
+    assert build_arcs(pool).explain("d-ABDR", "anti-DQ8").reasons == (
+        "the donor is not typed at HLA-DQB1, where the patient has unacceptable antigens "
+        "(DQ8, DQ7)",
+    )
+
+
 def test_a2_rule_opens_arcs_only_when_switched_on() -> None:
     pool = Pool.build(
         [patient("p-O", G.O, anti_a_titre=4), patient("own")],

@@ -35,10 +35,26 @@ def test_top_level_keys():
         "alleles",
         "bw4",
         "bw6",
+        "drb345",
     }
     assert SEROLOGY["source"].strip()
     assert SEROLOGY["version"].strip()
     assert set(FREQUENCIES) >= {"source", "population", "haplotypes", "loci", "drb345"}
+
+
+def test_the_drb345_rule_covers_every_drb1_antigen_and_the_panel_uses_the_same():
+    rule = SEROLOGY["drb345"]
+    assert rule == FREQUENCIES["drb345"]
+    locus = _locus_of()
+    for antigen in SEROLOGY["antigens"]["DRB1"]:
+        # The antigen, or a broader one it belongs to, says which DRB3/4/5 product comes with it.
+        chain = [antigen]
+        while chain[-1] in SEROLOGY["parents"]:
+            chain.append(SEROLOGY["parents"][chain[-1]])
+        assert any(a in rule for a in chain), antigen
+    for key, value in rule.items():
+        assert locus[key] == "DRB1", key
+        assert value is None or locus[value] in ("DRB3", "DRB4", "DRB5"), key
 
 
 def test_loci_and_prefixes():

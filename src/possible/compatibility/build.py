@@ -8,8 +8,9 @@ applies (all of them are listed by :meth:`Compatibility.explain`):
 2. the donor is not available: not active, or no consent on record;
 3. the patient is not active;
 4. blood groups are incompatible (:mod:`possible.compatibility.abo`);
-5. the virtual crossmatch is positive: the donor may carry an antigen the patient has
-   antibodies against (:mod:`possible.hla.typing`);
+5. the virtual crossmatch is not negative: the donor may carry an antigen the patient has
+   antibodies against, or is not typed at a locus where the patient has them
+   (:mod:`possible.hla.typing`);
 6. the patient's centre has declined this donor;
 7. the donor is older than the patient's centre accepts.
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,7 +41,7 @@ from possible.domain import DonorStatus, Patient, PatientStatus, Pool
 from possible.errors import InputError, ValidationError, ValidationErrors
 from possible.hla.cpra import Panel, cpra
 from possible.hla.nomenclature import Nomenclature, nomenclature
-from possible.hla.typing import TokenSpace, read_names
+from possible.hla.typing import TokenSpace, crossmatch_typing, read_names, typed_loci
 
 __all__ = ["Compatibility", "Exclusion", "Rules", "Verdict", "build_arcs"]
 
@@ -218,19 +219,36 @@ class Compatibility:
         )
 
     def _antigen_reasons(self, i: int, j: int) -> list[str]:
-        """List the patient's unacceptable antigens the donor may carry, with the typed name."""
+        """List why the crossmatch is not negative: antigens and untyped loci.
+
+        Each unacceptable antigen the donor may carry is named with the donor's typed name;
+        each locus of the patient's antibodies where the donor is not typed, with them.
+        """
         wanted = self.unacceptable[j]
         if not wanted:
             return []
         typed = self.typings[i]
+        own = {s.token for s in read_names(self.pool.donors[i].hla, record="", field="")}
         space = TokenSpace(set(wanted) | set(typed), table=self.table)
         out = []
         for u in wanted:
             ui = space.index[u]
-            carriers = [t for t in typed if ui in space.carried(t)]
+            carriers = [
+                t if t in own else f"{t} (inferred from DRB1)"
+                for t in typed
+                if ui in space.carried(t)
+            ]
             if carriers:
                 how = ", ".join(carriers)
                 out.append(f"unacceptable antigen {u}: the donor is typed {how}")
+        covered = typed_loci(typed, self.table)
+        for locus in dict.fromkeys(self.table.locus(u) for u in wanted):
+            if locus not in covered:
+                listed = ", ".join(u for u in wanted if self.table.locus(u) == locus)
+                out.append(
+                    f"the donor is not typed at HLA-{locus}, where the patient has "
+                    f"unacceptable antigens ({listed})"
+                )
         return out
 
 
@@ -322,6 +340,7 @@ def build_arcs(
         {t for ts in typings for t in ts} | {t for ts in unacceptable for t in ts}, table=table
     )
     positive = space.hits(list(unacceptable), space.bitsets(typings), n_d).T
+    positive |= _untyped(typings, unacceptable, table)
     declined = np.zeros((n_d, n_p), dtype=bool)
     too_old = np.zeros((n_d, n_p), dtype=bool)
     if rules.centre_exclusions:
@@ -395,12 +414,31 @@ def _read_all(
             errors.append(err)
             return ()
 
-    donors = tuple(read(d.hla, d.id, "hla") for d in pool.donors)
+    donors = tuple(crossmatch_typing(read(d.hla, d.id, "hla"), table) for d in pool.donors)
     unacceptable = tuple(read(p.unacceptable, p.id, "unacceptable") for p in pool.patients)
     patient_typings = tuple(read(p.hla, p.id, "hla") for p in pool.patients)
     if errors:
         raise ValidationErrors(errors)
     return donors, unacceptable, patient_typings
+
+
+def _untyped(
+    typings: Sequence[Sequence[str]],
+    unacceptable: Sequence[Sequence[str]],
+    table: Nomenclature,
+) -> NDArray[np.bool_]:
+    """``(donors, patients)``: the donor is not typed at a locus of the patient's antibodies."""
+    codes: dict[str, int] = {}
+
+    def mask(loci: Iterable[str]) -> int:
+        out = 0
+        for locus in loci:
+            out |= 1 << codes.setdefault(locus, len(codes))
+        return out
+
+    wanted = np.array([mask({table.locus(t) for t in u}) for u in unacceptable], dtype=np.int64)
+    typed = np.array([mask(typed_loci(t, table)) for t in typings], dtype=np.int64)
+    return np.asarray((wanted[None, :] & ~typed[:, None]) != 0)
 
 
 def _check_dates(patients: Sequence[Patient], as_of: dt.date) -> None:

@@ -80,7 +80,8 @@ class Nomenclature:
         The content of ``serology.json``: ``loci`` (locus -> serological prefix or ``None``),
         ``antigens`` (locus -> names), ``parents`` (antigen -> broader antigen), ``alleles``
         (allele group or two-field allele -> antigen), ``bw4`` and ``bw6`` (antigens carrying
-        each public epitope).
+        each public epitope), ``drb345`` (DRB1 antigen -> the DR51, DR52 or DR53 of its
+        haplotype, or null for none).
     """
 
     def __init__(self, table: dict[str, object]) -> None:
@@ -111,6 +112,11 @@ class Nomenclature:
         self._parents: dict[str, str] = {str(k): str(v) for k, v in parents.items()}
         self._alleles: dict[str, str] = {str(k): str(v) for k, v in alleles.items()}
         self._groups = {k.split(":", 1)[0] for k in self._alleles} | GROUPS_WITHOUT_SEROLOGY
+        drb345 = table.get("drb345") or {}
+        assert isinstance(drb345, dict)
+        self._drb345: dict[str, str | None] = {
+            str(k): None if v is None else str(v) for k, v in drb345.items()
+        }
         self._epitopes: dict[str, str] = {}
         for epitope in PUBLIC_EPITOPES:
             for name in table.get(epitope.lower(), []) or []:  # type: ignore[attr-defined]
@@ -218,6 +224,27 @@ class Nomenclature:
                 chain.append(epitope)
                 seen.add(epitope)
         return tuple(chain)
+
+    def drb345(self, token: str) -> tuple[bool, str | None]:
+        """Return the DR51, DR52 or DR53 antigen that comes with a DRB1 token's haplotype.
+
+        Returns
+        -------
+        tuple
+            ``(known, antigen)``: whether the table's ``drb345`` rule covers the token (or a
+            broader antigen of it), and the antigen, ``None`` where the haplotype carries no
+            DRB3/4/5 product (DR1, DR8, DR10).
+
+        Examples
+        --------
+        >>> n = nomenclature()
+        >>> n.drb345("DRB1*03:01"), n.drb345("DR1"), n.drb345("A2")
+        ((True, 'DR52'), (True, None), (False, None))
+        """
+        for t in self.ancestors(token):
+            if t in self._drb345:
+                return True, self._drb345[t]
+        return False, None
 
     def allele_names(self) -> tuple[str, ...]:
         """Return the allele groups and alleles the table maps to antigens, in table order."""

@@ -10,6 +10,13 @@ A donor *may carry* a token when one of its typed tokens is that token, is narro
 only as ``A9`` may carry ``A24``, and a donor typed ``A2`` may carry ``A*02:01``. The last rule
 is conservative on purpose: a virtual crossmatch must not call compatible what a better typing
 might show to be incompatible.
+
+Two more rules keep it so (:func:`crossmatch_typing`, :func:`typed_loci`):
+
+* a donor typed at DRB1 but not at DRB3/4/5 carries the DR51, DR52 or DR53 that comes with
+  each DRB1 antigen's haplotype (``DR17`` brings ``DR52``), as labs infer it;
+* a donor not typed at a locus where the patient has unacceptable antigens cannot have a
+  negative virtual crossmatch there.
 """
 
 from __future__ import annotations
@@ -22,7 +29,10 @@ from numpy.typing import NDArray
 from possible.errors import ValidationError
 from possible.hla.nomenclature import PUBLIC_EPITOPES, Nomenclature, Specificity, nomenclature
 
-__all__ = ["TokenSpace", "read_names"]
+__all__ = ["TokenSpace", "crossmatch_typing", "read_names", "typed_loci"]
+
+DRB345 = ("DRB3", "DRB4", "DRB5")
+"""The loci of the DR51, DR52 and DR53 antigens."""
 
 
 def read_names(
@@ -82,6 +92,41 @@ def _same_antigen(
 ) -> bool:
     """Whether two names may stand for the same antigen (one is, or is broader than, the other)."""
     return any(table.related(x.token, y.token) for x in a for y in b)
+
+
+def crossmatch_typing(tokens: Sequence[str], table: Nomenclature) -> tuple[str, ...]:
+    """Return a donor's tokens with the DR51/52/53 antigens their DRB1 antigens imply.
+
+    Nothing is added when the donor is typed at DRB3/4/5 already (that typing stands).
+
+    Examples
+    --------
+    >>> from possible.hla.nomenclature import nomenclature
+    >>> crossmatch_typing(("A1", "DRB1*03:01", "DR4"), nomenclature())
+    ('A1', 'DRB1*03:01', 'DR4', 'DR52', 'DR53')
+    >>> crossmatch_typing(("DR17", "DR52"), nomenclature())
+    ('DR17', 'DR52')
+    """
+    loci = [table.locus(t) for t in tokens]
+    if any(locus in DRB345 for locus in loci):
+        return tuple(tokens)
+    implied = [table.drb345(t)[1] for t, locus in zip(tokens, loci, strict=True) if locus == "DRB1"]
+    return tuple(dict.fromkeys([*tokens, *(a for a in implied if a is not None)]))
+
+
+def typed_loci(tokens: Sequence[str], table: Nomenclature) -> frozenset[str]:
+    """Return the loci a typing covers (``"B"`` covers Bw4/Bw6).
+
+    DRB3/4/5 count as covered when typed, or when every DRB1 token says which of them its
+    haplotype carries (:meth:`Nomenclature.drb345`): then their absence is known too.
+    """
+    loci = {table.locus(t) for t in tokens}
+    drb1 = [t for t in tokens if table.locus(t) == "DRB1"]
+    if drb1 and all(table.drb345(t)[0] for t in drb1):
+        loci.update(DRB345)
+    if loci & set(DRB345):
+        loci.update(DRB345)
+    return frozenset(loci)
 
 
 class TokenSpace:
