@@ -77,3 +77,15 @@ def test_arcs_build_and_solve() -> None:
     assert len(compat.pool.arcs) > 0
     result = solve(compat.pool)
     assert result.status.value == "optimal"
+
+
+def test_everyone_is_typed_at_every_locus_their_antibodies_may_target() -> None:
+    from possible.hla.nomenclature import nomenclature
+    from possible.hla.typing import typed_loci
+
+    table = nomenclature()
+    pool = clinical_pool(300, seed=4)
+    needed = {"A", "B", "C", "DRB1", "DQB1"}
+    for person in (*pool.patients, *pool.donors):
+        tokens = [s.token for s in read_names(person.hla, record=person.id, field="hla")]
+        assert needed <= typed_loci(tokens, table), person.id

@@ -292,7 +292,7 @@ def clinical_pool(
                 group,
                 round(float(cpra[j]), 2),  # labs report cRF in whole percent
                 centre=f"centre-{centre_of_patient[j]:02d}",
-                hla=_written(patient_antigens[j], bool(molecular[j]), table),
+                hla=_written(patient_antigens[j], bool(molecular[j]), table, j),
                 unacceptable=unacceptable[j],
                 age=float(p_age[j]),
                 listed=listed,
@@ -325,7 +325,7 @@ def clinical_pool(
                 if patient is not None
                 else f"centre-{ndd_centre[i - n_paired]:02d}",
                 subgroup=subgroup,
-                hla=_written(donor_antigens[i], bool(molecular[n_patients + i]), table),
+                hla=_written(donor_antigens[i], bool(molecular[n_patients + i]), table, i),
                 consent=min(as_of, joined + dt.timedelta(days=int(consent_days[i]))),
             )
         )
@@ -433,12 +433,27 @@ def _antibodies(
     return out, values
 
 
-def _written(antigens: Sequence[str], molecular: bool, table: Nomenclature) -> tuple[str, ...]:
-    """Write a typing as a lab would: serological names, or a two-field allele per antigen."""
-    if not molecular:
-        return tuple(antigens)
-    alleles = _representatives(table)
-    return tuple(alleles.get(a, a) for a in antigens)
+# Common alleles of the C groups without serology, for people whose two C alleles both are.
+_C_WITHOUT_SEROLOGY = ("C*12:03", "C*14:02", "C*15:02", "C*16:01", "C*17:01", "C*18:01")
+
+
+def _written(
+    antigens: Sequence[str], molecular: bool, table: Nomenclature, k: int
+) -> tuple[str, ...]:
+    """Write a typing as a lab would: serological names, or a two-field allele per antigen.
+
+    Someone drawn with C alleles of no serology only (the frequencies' ``other``) is still
+    typed at C, as a lab would report it, with an allele of such a group (the `k`-th, in
+    turn): so the virtual crossmatch knows C was typed.
+    """
+    typed = (
+        tuple(antigens)
+        if not molecular
+        else tuple(_representatives(table).get(a, a) for a in antigens)
+    )
+    if not any(table.locus(t) == "C" for t in typed):
+        typed += (_C_WITHOUT_SEROLOGY[k % len(_C_WITHOUT_SEROLOGY)],)
+    return typed
 
 
 @cache
