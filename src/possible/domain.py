@@ -17,7 +17,7 @@ from enum import Enum
 import numpy as np
 from numpy.typing import NDArray
 
-from possible.errors import ValidationError
+from possible.errors import InputError, ValidationError, ValidationErrors
 
 __all__ = [
     "ABO_COMPATIBLE",
@@ -363,10 +363,10 @@ class Pool:
 
         Raises
         ------
-        ValidationError
-            Naming the record and field: a duplicate id, a donor paired with an unknown
-            patient, an arc from or to an unknown person, an arc from a donor to their own
-            patient, a duplicated arc, or a negative or non-finite score.
+        ValidationErrors
+            Every problem at once, each naming its record and field: a duplicate id, a donor
+            paired with an unknown patient, an arc from or to an unknown person, an arc from
+            a donor to their own patient, a duplicated arc, or a negative or non-finite score.
 
         Examples
         --------
@@ -380,18 +380,26 @@ class Pool:
         """
         patient_list = sorted(patients, key=lambda p: p.id)
         donor_list = sorted(donors, key=lambda d: d.id)
-        patient_index = _index(patient_list, "patient")
-        donor_index = _index(donor_list, "donor")
+        # Every problem is collected before any is raised, so a file's are reported together.
+        errors: list[InputError] = []
+        patient_index = _index(patient_list, "patient", errors)
+        donor_index = _index(donor_list, "donor", errors)
         for d in donor_list:
             if d.patient is not None and d.patient not in patient_index:
-                raise ValidationError(
-                    f"paired with unknown patient {d.patient!r}", record=d.id, field="patient"
+                errors.append(
+                    ValidationError(
+                        f"paired with unknown patient {d.patient!r}", record=d.id, field="patient"
+                    )
                 )
         for p in patient_list:
             for did in p.declined_donors:
                 if did not in donor_index:
-                    raise ValidationError(
-                        f"declines unknown donor {did!r}", record=p.id, field="declined_donors"
+                    errors.append(
+                        ValidationError(
+                            f"declines unknown donor {did!r}",
+                            record=p.id,
+                            field="declined_donors",
+                        )
                     )
         if arc_arrays is None:
             triples = list(arcs or ())
@@ -409,15 +417,20 @@ class Pool:
         p_idx = np.empty(n, dtype=np.int32)
         for k, (did, pid) in enumerate(zip(donor_ids, patient_ids, strict=True)):
             i = donor_index.get(did)
-            if i is None:
-                raise ValidationError(f"arc from unknown donor {did!r}", record=did, field="donor")
             j = patient_index.get(pid)
-            if j is None:
-                raise ValidationError(
-                    f"arc to unknown patient {pid!r}", record=did, field="matches"
+            if i is None:
+                errors.append(
+                    ValidationError(f"arc from unknown donor {did!r}", record=did, field="donor")
                 )
-            d_idx[k] = i
-            p_idx[k] = j
+            elif j is None:
+                errors.append(
+                    ValidationError(f"arc to unknown patient {pid!r}", record=did, field="matches")
+                )
+            else:
+                d_idx[k] = i
+                p_idx[k] = j
+        if errors:
+            raise ValidationErrors(errors)
         try:
             score = np.asarray(scores, dtype=np.float64).reshape(n)
         except (TypeError, ValueError):
@@ -521,38 +534,48 @@ def _checked_arcs(
     patient_index: dict[str, int],
     parts: dict[str, NDArray[np.float64]] | None = None,
 ) -> Arcs:
-    """Check arcs given by index (scores, own patients, duplicates) and sort them."""
-    bad = np.flatnonzero(~np.isfinite(s) | (s < 0))
-    if bad.size:
-        k = int(bad[0])
-        raise ValidationError(
+    """Check arcs given by index (scores, own patients, duplicates) and sort them.
+
+    Raises
+    ------
+    ValidationErrors
+        Every bad arc at once.
+    """
+    errors: list[InputError] = [
+        ValidationError(
             f"arc to {patients[p[k]].id!r} has score {s[k]!r}; scores must be finite and >= 0",
             record=donors[d[k]].id,
             field="score",
         )
+        for k in np.flatnonzero(~np.isfinite(s) | (s < 0)).tolist()
+    ]
     own = np.array(
         [patient_index[x.patient] if x.patient is not None else -1 for x in donors],
         dtype=np.int64,
     )
     selfish = np.flatnonzero(own[d] == p) if d.size else np.zeros(0, np.int64)
-    if selfish.size:
-        k = int(selfish[0])
-        raise ValidationError(
+    errors.extend(
+        ValidationError(
             f"arc to their own patient {patients[p[k]].id!r}",
             record=donors[d[k]].id,
             field="matches",
         )
+        for k in selfish.tolist()
+    )
     order = np.lexsort((p, d))
     d, p, s = d[order], p[order], s[order]
     if d.size > 1:
-        dup = np.flatnonzero((d[1:] == d[:-1]) & (p[1:] == p[:-1]))
-        if dup.size:
-            k = int(dup[0]) + 1
-            raise ValidationError(
+        dup = np.flatnonzero((d[1:] == d[:-1]) & (p[1:] == p[:-1])) + 1
+        errors.extend(
+            ValidationError(
                 f"duplicate arc to patient {patients[p[k]].id!r}",
                 record=donors[d[k]].id,
                 field="matches",
             )
+            for k in dup.tolist()
+        )
+    if errors:
+        raise ValidationErrors(errors)
     kept = {k: _frozen(np.asarray(v, dtype=np.float64)[order]) for k, v in (parts or {}).items()}
     return Arcs(_frozen(d), _frozen(p), _frozen(s), kept)  # type: ignore[arg-type]
 
@@ -572,10 +595,14 @@ def _clinical_digest(record: Patient | Donor, basic: int) -> bytes:
     return ("|" + "|".join(parts) + "\n").encode()
 
 
-def _index(records: Sequence[Patient | Donor], kind: str) -> dict[str, int]:
+def _index(
+    records: Sequence[Patient | Donor], kind: str, errors: list[InputError]
+) -> dict[str, int]:
+    """Map ids to positions; each duplicate id is added to `errors` (the first one stands)."""
     index: dict[str, int] = {}
     for i, r in enumerate(records):
         if r.id in index:
-            raise ValidationError(f"duplicate {kind} id", record=r.id, field="id")
-        index[r.id] = i
+            errors.append(ValidationError(f"duplicate {kind} id", record=r.id, field="id"))
+        else:
+            index[r.id] = i
     return index

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from possible.domain import BloodGroup
-from possible.errors import FormatError, ValidationError
+from possible.errors import FormatError, ValidationError, ValidationErrors
 from possible.hla.cpra import PANEL_SIZE, Panel, cpra
 
 PANEL = Panel(
@@ -60,6 +60,17 @@ def test_bad_panel_files_name_the_donor_and_field(tmp_path: Path) -> None:
         Panel.read(path)
     assert info.value.record == "donors[1]"
     assert info.value.field == "hla[1]"
+    bad = [{"hla": ["A1", "Q3"]}, {"hla": ["A1"], "blood_group": "C"}, 7, {"hla": ["A9x"]}]
+    path.write_text(json.dumps({"donors": bad}))
+    with pytest.raises(ValidationErrors) as every:
+        Panel.read(path)
+    assert [(e.record, e.field) for e in every.value.errors] == [
+        ("donors[0]", "hla[1]"),
+        ("donors[1]", "blood_group"),
+        ("donors[2]", None),
+        ("donors[3]", "hla[0]"),
+    ]
+    assert all(e.source == str(path) for e in every.value.errors)
     path.write_text("{}")
     with pytest.raises(FormatError, match="non-empty list 'donors'"):
         Panel.read(path)

@@ -410,8 +410,8 @@ def _read_all(
                 names, record=record, field=field, table=table, typing=field == "hla"
             )
             return tuple(s.token for s in specs)
-        except ValidationError as err:
-            errors.append(err)
+        except ValidationErrors as err:
+            errors.extend(err.errors)
             return ()
 
     donors = tuple(crossmatch_typing(read(d.hla, d.id, "hla"), table) for d in pool.donors)

@@ -14,7 +14,7 @@ from typing import TypeVar
 import numpy as np
 
 from possible.domain import BloodGroup, Donor, Patient, Pool
-from possible.errors import FormatError, ValidationError
+from possible.errors import FormatError, InputError, ValidationError, ValidationErrors
 
 __all__ = [
     "build_pool",
@@ -198,18 +198,29 @@ def build_pool(
     values = np.asarray(scores, dtype=np.float64)
     bad = np.flatnonzero(~(values >= 0) | ~np.isfinite(values))
     if bad.size:
-        k = int(bad[0])
-        raise ValidationError(
-            f"arc to {patient_ids[k]!r} has score {float(values[k])!r}; "
-            "scores must be finite and >= 0",
-            record=donor_ids[k],
-            field="score",
+        raise ValidationErrors(
+            [
+                ValidationError(
+                    f"arc to {patient_ids[k]!r} has score {float(values[k])!r}; "
+                    "scores must be finite and >= 0",
+                    record=donor_ids[k],
+                    field="score",
+                )
+                for k in bad.tolist()
+            ]
         )
     try:
         return Pool.build(patients, donors, arc_arrays=arc_arrays)
+    except ValidationErrors as err:
+        raise ValidationErrors([_renamed(e, fields) for e in err.errors]) from None
     except ValidationError as err:
-        if err.field is not None and err.field in fields:
-            raise ValidationError(
-                err.message, source=err.source, record=err.record, field=fields[err.field]
-            ).with_traceback(err.__traceback__) from None
-        raise
+        raise _renamed(err, fields) from None
+
+
+def _renamed(err: InputError, fields: Mapping[str, str]) -> InputError:
+    """`err` with its field named as the format names it."""
+    if err.field is not None and err.field in fields:
+        return ValidationError(
+            err.message, source=err.source, record=err.record, field=fields[err.field]
+        )
+    return err

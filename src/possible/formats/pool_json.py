@@ -111,24 +111,24 @@ def _pool_from_document(doc: object) -> Pool:
         require(top, "patients", record_id=None), record_id=None, field="patients"
     )
     raw_donors = expect_list(require(top, "donors", record_id=None), record_id=None, field="donors")
-    # Every record is checked before any error is raised, so a file's problems are all
-    # reported at once.
+    # Every record is checked, and then every reference between records, before any error
+    # is raised, so a file's problems are all reported at once. A record with a bad field
+    # stands in the cross-check by its id alone, so that nothing naming it looks unknown.
     errors: list[InputError] = []
     clinical = version == 2
-    patients: list[Patient] = []
-    for k, raw in enumerate(raw_patients):
-        patient = _collect(errors, _patient, k, raw, clinical, as_of)
-        if patient is not None:
-            patients.append(patient)
-    donors: list[Donor] = []
-    for k, raw in enumerate(raw_donors):
-        donor = _collect(errors, _donor, k, raw, clinical, as_of)
-        if donor is not None:
-            donors.append(donor)
-    if errors:
-        raise ValidationErrors(errors)
+    patients = [
+        _collect(errors, _patient, _stand_in_patient, k, raw, clinical, as_of)
+        for k, raw in enumerate(raw_patients)
+    ]
+    donors = [
+        _collect(errors, _donor, _stand_in_donor, k, raw, clinical, as_of)
+        for k, raw in enumerate(raw_donors)
+    ]
+    people = ([p for p in patients if p is not None], [d for d in donors if d is not None])
     if version == 2 and "arcs" not in top:
-        return Pool.build(patients, donors, clinical_arcs=True, as_of=as_of)
+        pool = _checked(errors, lambda: Pool.build(*people, clinical_arcs=True, as_of=as_of))
+        assert pool is not None
+        return pool
     arcs = expect_list(require(top, "arcs", record_id=None), record_id=None, field="arcs")
     arc_donors: list[str] = []
     arc_patients: list[str] = []
@@ -136,23 +136,195 @@ def _pool_from_document(doc: object) -> Pool:
     for k, raw in enumerate(arcs):
         # The hot loop: one arc object per iteration, the common case checked inline.
         if type(raw) is not dict:
-            raise FormatError(f"arc {k} is {describe(raw)}, expected an object", field="arcs")
+            errors.append(
+                FormatError(f"arc {k} is {describe(raw)}, expected an object", field="arcs")
+            )
+            continue
         did = raw.get("donor")
         pid = raw.get("patient")
         score = raw.get("score")
-        if type(did) is not str or type(pid) is not str or type(score) is not float or not did:
-            did, pid, score = _arc(k, raw)
-        if clinical and len(raw) != len(_ARC_KEYS):
-            _known_keys(raw, _ARC_KEYS, f"arcs[{k}]")
+        if (
+            type(did) is not str
+            or type(pid) is not str
+            or type(score) is not float
+            or not did
+            or (clinical and len(raw) != len(_ARC_KEYS))
+        ):
+            checked = _collect(errors, _arc, lambda _raw: None, k, raw, clinical)
+            if checked is None:
+                continue
+            did, pid, score = checked
         arc_donors.append(did)
         arc_patients.append(pid)
         arc_scores.append(score)
-    pool = build_pool(
-        patients, donors, (arc_donors, arc_patients, arc_scores), fields={"matches": "patient"}
+    pool = _checked(
+        errors,
+        lambda: build_pool(
+            *people, (arc_donors, arc_patients, arc_scores), fields={"matches": "patient"}
+        ),
     )
+    assert pool is not None
     if clinical:
         _check_given_arcs(pool)
     return dataclasses.replace(pool, as_of=as_of) if as_of is not None else pool
+
+
+def _checked(errors: list[InputError], build: Callable[[], Pool]) -> Pool | None:
+    """Build the pool, then raise every error found in the records and in it together."""
+    pool = None
+    try:
+        pool = build()
+    except ValidationErrors as err:
+        errors.extend(err.errors)
+    except ValidationError as err:
+        errors.append(err)
+    if errors:
+        raise ValidationErrors(errors)
+    return pool
+
+
+def _collect(
+    errors: list[InputError],
+    make: Callable[..., T],
+    stand_in: Callable[[object], T | None],
+    *args: Any,
+) -> T | None:
+    """Call ``make(*args)``; on bad input, keep the error and return ``stand_in(raw)``."""
+    try:
+        return make(*args)
+    except ValidationErrors as err:
+        errors.extend(err.errors)
+    except InputError as err:
+        errors.append(err)
+    return stand_in(args[1])
+
+
+def _usable_id(raw: object, key: str) -> str | None:
+    value = raw.get(key) if isinstance(raw, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _stand_in_patient(raw: object) -> Patient | None:
+    pid = _usable_id(raw, "id")
+    return Patient(pid) if pid is not None else None
+
+
+def _stand_in_donor(raw: object) -> Donor | None:
+    did = _usable_id(raw, "id")
+    return Donor(did, _usable_id(raw, "patient")) if did is not None else None
+
+
+class _Fields:
+    """Read one record's fields, keeping every bad one instead of stopping at the first."""
+
+    def __init__(self, record: dict[str, object], record_id: str) -> None:
+        self.record = record
+        self.record_id = record_id
+        self.errors: list[InputError] = []
+
+    def get(self, key: str, parse: Callable[..., T]) -> T | None:
+        """``record[key]`` read by `parse`, ``None`` if absent or bad."""
+        return self.call(optional_value, self.record, key, parse, record_id=self.record_id)
+
+    def call(self, read: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        """``read(*args, **kwargs)``, ``None`` if it finds bad input."""
+        try:
+            return read(*args, **kwargs)
+        except ValidationErrors as err:
+            self.errors.extend(err.errors)
+        except InputError as err:
+            self.errors.append(err)
+        return None
+
+    def check(self) -> None:
+        """Raise every bad field found so far."""
+        if self.errors:
+            raise ValidationErrors(self.errors)
+
+
+def _known_keys(record: dict[str, object], allowed: frozenset[str], record_id: str) -> None:
+    """Refuse a version 2 record's unknown keys: a misspelt "unacceptable" must not vanish."""
+    errors: list[InputError] = [
+        FormatError(
+            f"unknown key (expected one of {', '.join(sorted(allowed))})",
+            record=record_id,
+            field=key,
+        )
+        for key in record
+        if key not in allowed
+    ]
+    if errors:
+        raise ValidationErrors(errors)
+
+
+def _patient(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Patient:
+    name = f"patients[{k}]"
+    record = expect_mapping(raw, record_id=name, field=None)
+    pid = _text_id(require(record, "id", record_id=name), record_id=name, field="id")
+    f = _Fields(record, pid)
+    if clinical:
+        f.call(_known_keys, record, _PATIENT_KEYS, pid)
+    group = f.get("blood_group", parse_blood_group)
+    cpra = f.get("cpra", parse_fraction)
+    if not clinical:
+        f.check()
+        return Patient(pid, group, cpra)
+    declined = f.call(
+        expect_list, record.get("declined_donors") or [], record_id=pid, field="declined_donors"
+    )
+    patient = Patient(
+        pid,
+        group,
+        cpra,
+        centre=f.get("centre", _text_id),
+        subgroup=f.get("subgroup", _text),
+        hla=f.call(_names, record, "hla", pid) or (),
+        unacceptable=f.call(_names, record, "unacceptable", pid) or (),
+        age=f.call(_age, record, pid, as_of),
+        listed=f.get("listed", _date),
+        dialysis_start=f.get("dialysis_start", _date),
+        status=f.call(_status, record, pid, PatientStatus) or PatientStatus.ACTIVE,
+        previous_transplants=int(f.get("previous_transplants", _count) or 0),
+        anti_a_titre=f.get("anti_a_titre", _count),
+        declined_donors=tuple(
+            v
+            for v in (
+                f.call(_text_id, v, record_id=pid, field="declined_donors") for v in declined or []
+            )
+            if v is not None
+        ),
+        max_donor_age=f.get("max_donor_age", parse_age),
+    )
+    f.check()
+    return patient
+
+
+def _donor(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Donor:
+    name = f"donors[{k}]"
+    record = expect_mapping(raw, record_id=name, field=None)
+    did = _text_id(require(record, "id", record_id=name), record_id=name, field="id")
+    f = _Fields(record, did)
+    if clinical:
+        f.call(_known_keys, record, _DONOR_KEYS, did)
+    patient = f.get("patient", _text_id)
+    group = f.get("blood_group", parse_blood_group)
+    if not clinical:
+        donor = Donor(did, patient, group, f.get("age", parse_age))
+        f.check()
+        return donor
+    donor = Donor(
+        did,
+        patient,
+        group,
+        f.call(_age, record, did, as_of),
+        centre=f.get("centre", _text_id),
+        subgroup=f.get("subgroup", _text),
+        hla=f.call(_names, record, "hla", did) or (),
+        status=f.call(_status, record, did, DonorStatus) or DonorStatus.ACTIVE,
+        consent=f.get("consent", _date),
+    )
+    f.check()
+    return donor
 
 
 def _check_given_arcs(pool: Pool) -> None:
@@ -191,91 +363,6 @@ def _check_given_arcs(pool: Pool) -> None:
         )
     if errors:
         raise ValidationErrors(errors)
-
-
-def _collect(
-    errors: list[InputError],
-    make: Callable[[int, object, bool, dt.date | None], T],
-    *args: Any,
-) -> T | None:
-    """Call ``make(*args)``; on bad input, keep the error and return ``None``."""
-    try:
-        return make(*args)
-    except ValidationErrors as err:
-        errors.extend(err.errors)
-    except InputError as err:
-        errors.append(err)
-    return None
-
-
-def _known_keys(record: dict[str, object], allowed: frozenset[str], record_id: str) -> None:
-    """Refuse a version 2 record's unknown key: a misspelt "unacceptable" must not vanish."""
-    for key in record:
-        if key not in allowed:
-            raise FormatError(
-                f"unknown key (expected one of {', '.join(sorted(allowed))})",
-                record=record_id,
-                field=key,
-            )
-
-
-def _patient(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Patient:
-    name = f"patients[{k}]"
-    record = expect_mapping(raw, record_id=name, field=None)
-    pid = _text_id(require(record, "id", record_id=name), record_id=name, field="id")
-    if clinical:
-        _known_keys(record, _PATIENT_KEYS, pid)
-    group = optional_value(record, "blood_group", parse_blood_group, record_id=pid)
-    cpra = optional_value(record, "cpra", parse_fraction, record_id=pid)
-    if not clinical:
-        return Patient(pid, group, cpra)
-    return Patient(
-        pid,
-        group,
-        cpra,
-        centre=optional_value(record, "centre", _text_id, record_id=pid),
-        subgroup=optional_value(record, "subgroup", _text, record_id=pid),
-        hla=_names(record, "hla", pid),
-        unacceptable=_names(record, "unacceptable", pid),
-        age=_age(record, pid, as_of),
-        listed=optional_value(record, "listed", _date, record_id=pid),
-        dialysis_start=optional_value(record, "dialysis_start", _date, record_id=pid),
-        status=_status(record, pid, PatientStatus),
-        previous_transplants=int(
-            optional_value(record, "previous_transplants", _count, record_id=pid) or 0
-        ),
-        anti_a_titre=optional_value(record, "anti_a_titre", _count, record_id=pid),
-        declined_donors=tuple(
-            _text_id(v, record_id=pid, field="declined_donors")
-            for v in expect_list(
-                record.get("declined_donors") or [], record_id=pid, field="declined_donors"
-            )
-        ),
-        max_donor_age=optional_value(record, "max_donor_age", parse_age, record_id=pid),
-    )
-
-
-def _donor(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Donor:
-    name = f"donors[{k}]"
-    record = expect_mapping(raw, record_id=name, field=None)
-    did = _text_id(require(record, "id", record_id=name), record_id=name, field="id")
-    if clinical:
-        _known_keys(record, _DONOR_KEYS, did)
-    patient = optional_value(record, "patient", _text_id, record_id=did)
-    group = optional_value(record, "blood_group", parse_blood_group, record_id=did)
-    if not clinical:
-        return Donor(did, patient, group, optional_value(record, "age", parse_age, record_id=did))
-    return Donor(
-        did,
-        patient,
-        group,
-        _age(record, did, as_of),
-        centre=optional_value(record, "centre", _text_id, record_id=did),
-        subgroup=optional_value(record, "subgroup", _text, record_id=did),
-        hla=_names(record, "hla", did),
-        status=_status(record, did, DonorStatus),
-        consent=optional_value(record, "consent", _date, record_id=did),
-    )
 
 
 def _names(record: dict[str, object], key: str, record_id: str) -> tuple[str, ...]:
@@ -358,9 +445,11 @@ def _text_id(value: object, *, record_id: str | None, field: str | None) -> str:
     return expect_id(value, record_id=record_id, field=field, allow_int=False)
 
 
-def _arc(k: int, record: dict[str, object]) -> tuple[str, str, float]:
+def _arc(k: int, record: dict[str, object], clinical: bool) -> tuple[str, str, float]:
     """Check an arc record that is not the plain common case, key by key."""
     name = f"arcs[{k}]"
+    if clinical:
+        _known_keys(record, _ARC_KEYS, name)
     did = _text_id(require(record, "donor", record_id=name), record_id=name, field="donor")
     pid = _text_id(require(record, "patient", record_id=did), record_id=did, field="patient")
     score = expect_number(require(record, "score", record_id=did), record_id=did, field="score")

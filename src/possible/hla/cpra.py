@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from possible.domain import ABO_COMPATIBLE, BLOOD_GROUP_ORDER, BloodGroup
-from possible.errors import FormatError, ValidationError
+from possible.errors import FormatError, InputError, ValidationError, ValidationErrors
 from possible.hla.nomenclature import Nomenclature
 from possible.hla.typing import TokenSpace, read_names
 
@@ -73,8 +73,10 @@ class Panel:
         ------
         FormatError
             If the file is not such a document.
-        ValidationError
-            Naming the panel donor and field, for an unknown HLA name or blood group.
+        ValidationErrors
+            Every bad panel donor at once, each naming the donor and field: an unknown HLA
+            name, a typing with three antigens at a locus, a bad blood group, a donor that is
+            not an object with a list ``hla``.
         """
         where = str(path)
         try:
@@ -86,23 +88,26 @@ class Panel:
             raise FormatError("a panel needs a non-empty list 'donors'", source=where)
         typings: list[tuple[str, ...]] = []
         groups: list[BloodGroup] = []
+        errors: list[InputError] = []  # every bad panel donor is reported at once
         for k, raw in enumerate(donors):
             record = f"donors[{k}]"
             if not isinstance(raw, dict) or not isinstance(raw.get("hla"), list):
-                raise FormatError(
-                    "expected an object with a list 'hla'", source=where, record=record
+                errors.append(
+                    FormatError("expected an object with a list 'hla'", source=where, record=record)
                 )
+                continue
             try:
                 specs = read_names(raw["hla"], record=record, field="hla", typing=True)
-                if "blood_group" in raw:
+                typings.append(tuple(s.token for s in specs))
+            except ValidationErrors as err:
+                errors.extend(err.errors)
+            if "blood_group" in raw:
+                try:
                     groups.append(BloodGroup.parse(raw["blood_group"]))
-            except ValidationError as err:
-                raise err.with_source(where) from None
-            except ValueError as err:
-                raise ValidationError(
-                    str(err), source=where, record=record, field="blood_group"
-                ) from None
-            typings.append(tuple(s.token for s in specs))
+                except ValueError as err:
+                    errors.append(ValidationError(str(err), record=record, field="blood_group"))
+        if errors:
+            raise ValidationErrors(errors, source=where)
         if groups and len(groups) != len(typings):
             raise FormatError("blood_group is given for some panel donors only", source=where)
         source = str(doc.get("source") or where)

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from possible.errors import ValidationError
+from possible.errors import InputError, ValidationError, ValidationErrors
 from possible.hla.nomenclature import PUBLIC_EPITOPES, Nomenclature, Specificity, nomenclature
 
 __all__ = ["TokenSpace", "crossmatch_typing", "read_names", "typed_loci"]
@@ -51,9 +51,9 @@ def read_names(
 
     Raises
     ------
-    ValidationError
-        Naming `record`, `field` and the bad entry, for an unknown antigen or a malformed
-        allele name, or for a typing with more than two antigens at one locus.
+    ValidationErrors
+        Every bad entry at once, each naming `record`, `field` and the entry: an unknown
+        antigen, a malformed allele name, or a typing's third antigen at one locus.
 
     Examples
     --------
@@ -62,13 +62,15 @@ def read_names(
     """
     table = table or nomenclature()
     out: list[Specificity] = []
+    errors: list[InputError] = []
     # Per locus, the names read so far that stand for different antigens.
     distinct: dict[str, list[tuple[str, tuple[Specificity, ...]]]] = {}
     for k, name in enumerate(names):
         try:
             specs = table.parse(name)
         except ValueError as err:
-            raise ValidationError(str(err), record=record, field=f"{field}[{k}]") from None
+            errors.append(ValidationError(str(err), record=record, field=f"{field}[{k}]"))
+            continue
         out.extend(specs)
         if not typing or not specs or all(s.token in PUBLIC_EPITOPES for s in specs):
             continue
@@ -76,14 +78,18 @@ def read_names(
         if any(_same_antigen(specs, other, table) for _, other in seen):
             continue
         seen.append((name, specs))
-        if len(seen) > 2:
+        if len(seen) == 3:
             listed = ", ".join(n for n, _ in seen)
-            raise ValidationError(
-                f"{len(seen)} different antigens at HLA-{specs[0].locus} ({listed}); "
-                "a person carries at most two",
-                record=record,
-                field=f"{field}[{k}]",
+            errors.append(
+                ValidationError(
+                    f"3 different antigens at HLA-{specs[0].locus} ({listed}); "
+                    "a person carries at most two",
+                    record=record,
+                    field=f"{field}[{k}]",
+                )
             )
+    if errors:
+        raise ValidationErrors(errors)
     return tuple(dict.fromkeys(out))
 
 
