@@ -223,3 +223,80 @@ def test_serve_refuses_the_default_secret_in_production(
     result = runner.invoke(app, ["serve", "--database", f"sqlite:///{tmp_path / 'x.db'}"])
     assert result.exit_code == 2
     assert "refusing to start in production" in result.stderr
+
+
+def _tiny_clinical_pool(tmp_path: Path, **top: object) -> Path:
+    doc = {
+        "format": "possible.pool",
+        "version": 2,
+        "patients": [
+            {"id": "p1", "blood_group": "O", "unacceptable": ["A2"], "hla": ["A1", "B8"]},
+            {"id": "p2", "blood_group": "A", "hla": ["A2", "B7"]},
+        ],
+        "donors": [
+            {"id": "d1", "patient": "p1", "blood_group": "A", "hla": ["A1", "B8"],
+             "consent": "2026-01-01"},
+            {"id": "d2", "patient": "p2", "blood_group": "O", "hla": ["A2", "B7"],
+             "consent": "2026-01-01"},
+        ],
+        **top,
+    }  # fmt: skip
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_explain_says_why_a_transplant_is_ruled_out_or_possible(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = _tiny_clinical_pool(tmp_path)
+    result = runner.invoke(app, ["explain", str(path), "p1", "d2"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "d2 -> p1: ruled out",
+        "  - unacceptable antigen A2: the donor is typed A2",
+    ]
+    result = runner.invoke(app, ["explain", str(path), "p2", "d1", "--json"])
+    doc = json.loads(result.stdout)
+    assert doc["compatible"] is True
+    assert doc["basis"] == ["ABO compatible", "virtual crossmatch negative"]
+    assert doc["score"] == pytest.approx(sum(doc["breakdown"].values()))
+    assert doc["mismatch"] == {"a_b_dr": "11?", "level": 0}  # DR typed on neither side
+    result = runner.invoke(app, ["explain", str(path), "p1", "--json"])
+    assert json.loads(result.stdout) == {
+        "patient": "p1",
+        "compatible_donors": [],
+        "excluded": {"unacceptable_antigen": 1},
+    }
+    result = runner.invoke(app, ["explain", str(path), "p9"])
+    assert result.exit_code == 2
+    assert "no patient 'p9'" in result.stderr
+
+
+def test_solve_says_how_many_donors_each_rule_ruled_out_for_a_patient_with_none(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, ["solve", str(_tiny_clinical_pool(tmp_path)), "--json"])
+    assert result.exit_code == 0, result.output
+    unmatched = {u["patient"]: u for u in json.loads(result.stdout)["unmatched"]}
+    assert unmatched["p1"] == {
+        "patient": "p1",
+        "reason": "no_compatible_donor",
+        "excluded": {"unacceptable_antigen": 1},
+    }
+    assert "excluded" not in unmatched["p2"]
+
+
+def test_a_run_date_on_the_command_line_gives_ages_from_dates_of_birth(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = _tiny_clinical_pool(tmp_path)
+    doc = json.loads(path.read_text())
+    doc["patients"][1]["date_of_birth"] = "1980-01-01"
+    path.write_text(json.dumps(doc))
+    result = runner.invoke(app, ["solve", str(path)])
+    assert result.exit_code == 2
+    assert "needs the run date" in result.stderr
+    result = runner.invoke(app, ["solve", str(path), "--as-of", "2026-01-01", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["policy"]["as_of"] == "2026-01-01"

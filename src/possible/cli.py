@@ -8,6 +8,7 @@ succeeded.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import enum
 import sys
 import time
@@ -53,6 +54,34 @@ class PoolFormat(enum.StrEnum):
     kep = "kep"
 
 
+# Options of the commands that derive arcs from clinical records.
+ScoringOption = Annotated[
+    str,
+    typer.Option(
+        help="For a clinical pool (no arcs given): arc scoring policy, uk, transplants, "
+        "or a points table file (.toml/.json)."
+    ),
+]
+PanelOption = Annotated[
+    Path | None,
+    typer.Option(help="For a clinical pool: reference panel file for unrecorded cPRA."),
+]
+A2Option = Annotated[
+    int | None,
+    typer.Option(
+        help="For a clinical pool: let A2 (A2B) donors give to O and B (B) patients whose "
+        "anti-A titre is at most this. Off by default."
+    ),
+]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        help="For a clinical pool: date of the run (YYYY-MM-DD) for waiting time and ages; "
+        "by default the pool's as_of, else its latest listing date."
+    ),
+]
+
+
 @app.command()
 def solve(
     file: Annotated[
@@ -89,31 +118,10 @@ def solve(
     example: Annotated[
         bool, typer.Option("--example", help="Solve the bundled 60-patient demo pool.")
     ] = False,
-    scoring: Annotated[
-        str,
-        typer.Option(
-            help="For a clinical pool (no arcs given): arc scoring policy, uk, transplants, "
-            "or a points table file (.toml/.json)."
-        ),
-    ] = "uk",
-    panel: Annotated[
-        Path | None,
-        typer.Option(help="For a clinical pool: reference panel file for unrecorded cPRA."),
-    ] = None,
-    a2_max_titre: Annotated[
-        int | None,
-        typer.Option(
-            help="For a clinical pool: let A2 (A2B) donors give to O and B (B) patients whose "
-            "anti-A titre is at most this. Off by default."
-        ),
-    ] = None,
-    as_of: Annotated[
-        str | None,
-        typer.Option(
-            help="For a clinical pool: date of the run (YYYY-MM-DD) for waiting time; by "
-            "default the pool's as_of, else its latest listing date."
-        ),
-    ] = None,
+    scoring: ScoringOption = "uk",
+    panel: PanelOption = None,
+    a2_max_titre: A2Option = None,
+    as_of: AsOfOption = None,
 ) -> None:
     """Find the best cycles and chains of a pool.
 
@@ -131,7 +139,8 @@ def solve(
         _fail("give a pool FILE, or --example for the bundled demo pool")
     with _errors():
         began = time.perf_counter()
-        pool = _example_pool() if example else read_pool(_existing(file))
+        run_date = _run_date(as_of)
+        pool = _example_pool() if example else read_pool(_existing(file), as_of=run_date)
         read_seconds = time.perf_counter() - began
         compat = None
         if pool.clinical_arcs:
@@ -150,6 +159,7 @@ def solve(
             )
         result.timings["read"] = read_seconds
         if compat is not None:
+            result = compat.explain_unmatched(result)
             result.timings["compatibility"] = arc_seconds
             result.policy["scoring"] = compat.policy.name
             result.policy["as_of"] = compat.as_of and compat.as_of.isoformat()
@@ -163,18 +173,10 @@ def solve(
 def _compatibility(
     pool: Pool, scoring: str, panel: Path | None, a2_max_titre: int | None, as_of: str | None
 ) -> Compatibility:
-    import datetime as dt
-
     from possible.compatibility import AboRule, Rules, build_arcs
-    from possible.errors import PolicyError
     from possible.hla.cpra import Panel
 
-    day = None
-    if as_of is not None:
-        try:
-            day = dt.date.fromisoformat(as_of)
-        except ValueError:
-            raise PolicyError(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)") from None
+    day = _run_date(as_of)
     return build_arcs(
         pool,
         rules=Rules(abo=AboRule(a2_max_titre=a2_max_titre)),
@@ -182,6 +184,95 @@ def _compatibility(
         panel=None if panel is None else Panel.read(_existing(panel)),
         as_of=day or pool.as_of,
     )
+
+
+def _run_date(as_of: str | None) -> dt.date | None:
+    from possible.errors import PolicyError
+
+    if as_of is None:
+        return None
+    try:
+        return dt.date.fromisoformat(as_of)
+    except ValueError:
+        raise PolicyError(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)") from None
+
+
+@app.command()
+def explain(
+    file: Annotated[Path, typer.Argument(help="A clinical pool (possible's pool JSON).")],
+    patient: Annotated[str, typer.Argument(help="Patient id.")],
+    donor: Annotated[
+        str | None,
+        typer.Argument(help="Donor id; without it, every donor for the patient is summed up."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    scoring: ScoringOption = "uk",
+    panel: PanelOption = None,
+    a2_max_titre: A2Option = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Say why a donor can or cannot give to a patient, or which donors can.
+
+    Every rule that rules the transplant out is listed (blood group, each unacceptable antigen
+    with the donor's typed name, consent and status, the centre's exclusions); a possible one
+    shows its score per component and its HLA mismatch.
+
+    Example: possible explain pool.json P0042 D0007
+    """
+    import json
+
+    from possible.formats import read_pool
+
+    with _errors():
+        pool = read_pool(_existing(file), as_of=_run_date(as_of))
+        if not pool.clinical_arcs:
+            _fail(f"{file}: its arcs are given, not derived from clinical records")
+        compat = _compatibility(pool, scoring, panel, a2_max_titre, as_of)
+        for kind, wanted, index in (
+            ("patient", patient, compat.pool.patient_index),
+            ("donor", donor, compat.pool.donor_index),
+        ):
+            if wanted is not None:
+                try:
+                    index(wanted)
+                except KeyError:
+                    _fail(f"{file}: no {kind} {wanted!r}")
+        if donor is not None:
+            verdict = compat.explain(donor, patient)
+            doc: dict[str, object] = {
+                "donor": donor,
+                "patient": patient,
+                "compatible": verdict.compatible,
+                "reasons": list(verdict.reasons),
+                "basis": list(verdict.basis),
+                "score": verdict.score,
+                "breakdown": verdict.breakdown,
+                "mismatch": verdict.mismatch
+                and {"a_b_dr": verdict.mismatch[0], "level": verdict.mismatch[1]},
+            }
+            lines = [f"{donor} -> {patient}: {'possible' if verdict.compatible else 'ruled out'}"]
+            lines += [f"  - {r}" for r in verdict.reasons]
+            if verdict.compatible and verdict.score is not None:
+                lines.append(f"  {', '.join(verdict.basis)}")
+                parts = ", ".join(f"{k} {v:g}" for k, v in verdict.breakdown.items())
+                lines.append(f"  score {verdict.score:g} ({parts})")
+                if verdict.mismatch is not None:
+                    level = verdict.mismatch[1] or "unknown"
+                    lines.append(f"  HLA mismatch {verdict.mismatch[0]}, level {level}")
+        else:
+            j = compat.pool.patient_index(patient)
+            arcs = compat.pool.arcs
+            givers = [compat.pool.donors[int(i)].id for i in arcs.donor[arcs.patient == j]]
+            ruled = compat.ruled_out(patient)
+            doc = {"patient": patient, "compatible_donors": givers, "excluded": ruled}
+            lines = [f"{patient}: {len(givers)} possible donor(s)"]
+            if givers:
+                lines.append("  " + ", ".join(givers))
+            lines += [f"  ruled out, {k.replace('_', ' ')}: {n}" for k, n in ruled.items()]
+    if as_json:
+        typer.echo(json.dumps(doc, indent=1, sort_keys=True))
+    else:
+        typer.echo("\n".join(lines))
 
 
 @app.command()

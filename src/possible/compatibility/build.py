@@ -42,6 +42,7 @@ from possible.errors import InputError, ValidationError, ValidationErrors
 from possible.hla.cpra import Panel, cpra
 from possible.hla.nomenclature import Nomenclature, nomenclature
 from possible.hla.typing import TokenSpace, crossmatch_typing, read_names, typed_loci
+from possible.optimise.result import MatchingResult, UnmatchedReason
 
 __all__ = ["Compatibility", "Exclusion", "Rules", "Verdict", "build_arcs"]
 
@@ -155,6 +156,48 @@ class Compatibility:
         """How many donor-patient pairs fall under each :class:`Exclusion`."""
         found = np.bincount(self.exclusion.ravel(), minlength=len(Exclusion))
         return {e.name.lower(): int(found[e.value]) for e in Exclusion}
+
+    def ruled_out(self, patient_id: str) -> dict[str, int]:
+        """How many donors are ruled out for one patient, per reason (their own left out).
+
+        Examples
+        --------
+        >>> import datetime as dt
+        >>> from possible.domain import BloodGroup, Donor, Patient, Pool
+        >>> day = dt.date(2026, 1, 1)
+        >>> pool = Pool.build(
+        ...     [Patient("p1", BloodGroup.O), Patient("p2", BloodGroup.A)],
+        ...     [Donor("d1", "p1", BloodGroup.O, consent=day),
+        ...      Donor("d2", "p2", BloodGroup.A, consent=day)],
+        ... )
+        >>> build_arcs(pool, scoring="transplants").ruled_out("p1")
+        {'blood_group': 1}
+        """
+        found = np.bincount(
+            self.exclusion[:, self.pool.patient_index(patient_id)], minlength=len(Exclusion)
+        )
+        return {
+            e.name.lower(): int(found[e.value])
+            for e in Exclusion
+            if e not in (Exclusion.COMPATIBLE, Exclusion.OWN_DONOR) and found[e.value]
+        }
+
+    def explain_unmatched(self, result: MatchingResult) -> MatchingResult:
+        """Attach :meth:`ruled_out` to each unmatched patient of `result` with no compatible donor.
+
+        Returns
+        -------
+        MatchingResult
+            A copy of `result`; its JSON then says, per such patient, how many donors each
+            rule ruled out (``"excluded"``).
+        """
+        unmatched = tuple(
+            dataclasses.replace(u, excluded=tuple(self.ruled_out(u.patient).items()))
+            if u.reason is UnmatchedReason.NO_COMPATIBLE_DONOR
+            else u
+            for u in result.unmatched
+        )
+        return dataclasses.replace(result, unmatched=unmatched)
 
     def explain(self, donor_id: str, patient_id: str) -> Verdict:
         """Explain one donor-patient pair.

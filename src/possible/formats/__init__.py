@@ -11,6 +11,7 @@ an :class:`~possible.errors.InputError` naming the file, the record and the fiel
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from pathlib import Path
@@ -51,7 +52,7 @@ _WMD_OLD_HEADER = re.compile(r"\s*\d+\s*,\s*\d+\s*")
 _KNOWN = "expected kep_solver JSON, XML or YAML, PrefLib .wmd or .dat, or possible's pool JSON"
 
 
-def read_pool(path: str | os.PathLike[str]) -> Pool:
+def read_pool(path: str | os.PathLike[str], *, as_of: dt.date | None = None) -> Pool:
     """Read a pool from a file in any supported format.
 
     The format comes from the extension once ``.xz`` or ``.gz`` is set aside (compressed files
@@ -63,6 +64,9 @@ def read_pool(path: str | os.PathLike[str]) -> Pool:
     ----------
     path
         The file to read.
+    as_of
+        The date of the matching run, for possible's pool JSON: it gives ages from dates of
+        birth, and becomes the pool's ``as_of``, in place of the file's own.
 
     Returns
     -------
@@ -94,7 +98,7 @@ def read_pool(path: str | os.PathLike[str]) -> Pool:
         if kind is None:
             kind = _sniff(text)
         if kind == "json":
-            return _json_pool(load_json(text))
+            return _json_pool(load_json(text), as_of)
         if kind == "xml":
             return kep_xml._pool_from_text(text)
         if kind == "wmd":
@@ -104,10 +108,10 @@ def read_pool(path: str | os.PathLike[str]) -> Pool:
         return kep_yaml._pool_from_document(kep_yaml._load(text))
 
 
-def _json_pool(doc: object) -> Pool:
+def _json_pool(doc: object, as_of: dt.date | None = None) -> Pool:
     if isinstance(doc, dict):
         if "format" in doc:
-            return pool_json._pool_from_document(doc)
+            return pool_json._pool_from_document(doc, as_of)
         if "data" in doc or "donors" in doc:
             return kep_json._pool_from_document(doc)
     raise FormatError(f"a JSON document, but not a pool: {_KNOWN}")

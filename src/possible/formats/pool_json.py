@@ -62,7 +62,7 @@ VERSION = 2
 _TOP_LEVEL = frozenset({"format", "version", "as_of", "patients", "donors", "arcs"})
 
 
-def read_pool_json(path_or_text: PathOrText) -> Pool:
+def read_pool_json(path_or_text: PathOrText, *, as_of: dt.date | None = None) -> Pool:
     """Read a pool written by :func:`write_pool_json` (or by hand, to the same schema).
 
     Parameters
@@ -70,6 +70,9 @@ def read_pool_json(path_or_text: PathOrText) -> Pool:
     path_or_text
         A path (``.xz`` and ``.gz`` files are decompressed), or the JSON text itself (a
         string starting with ``{`` or ``[``).
+    as_of
+        The date of the matching run, in place of the file's ``"as_of"`` (version 2): dates
+        of birth give ages at it, and the pool keeps it.
 
     Raises
     ------
@@ -89,10 +92,10 @@ def read_pool_json(path_or_text: PathOrText) -> Pool:
     """
     text, source = document(path_or_text, opening=("{", "["))
     with sourced(source):
-        return _pool_from_document(load_json(text))
+        return _pool_from_document(load_json(text), as_of)
 
 
-def _pool_from_document(doc: object) -> Pool:
+def _pool_from_document(doc: object, run_date: dt.date | None = None) -> Pool:
     top = expect_mapping(doc, record_id=None, field=None)
     kind = require(top, "format", record_id=None)
     if kind != FORMAT:
@@ -106,7 +109,8 @@ def _pool_from_document(doc: object) -> Pool:
     for key in top:
         if key not in _TOP_LEVEL or (version == 1 and key == "as_of"):
             raise FormatError("unknown top-level key", field=key)
-    as_of = optional_value(top, "as_of", _date, record_id=None)
+    file_date = optional_value(top, "as_of", _date, record_id=None)
+    as_of = (run_date if version == 2 else None) or file_date
     raw_patients = expect_list(
         require(top, "patients", record_id=None), record_id=None, field="patients"
     )
@@ -410,7 +414,8 @@ def _age(record: dict[str, object], record_id: str, as_of: dt.date | None) -> fl
         return age
     if as_of is None:
         raise ValidationError(
-            "a date of birth needs the pool's 'as_of' date to give an age",
+            "a date of birth needs the run date to give an age: the pool's 'as_of' "
+            "(or possible solve --as-of)",
             record=record_id,
             field="date_of_birth",
         )

@@ -83,10 +83,23 @@ class Exchange:
 
 @dataclass(frozen=True, slots=True)
 class Unmatched:
-    """A patient without a transplant, and why."""
+    """A patient without a transplant, and why.
+
+    Attributes
+    ----------
+    patient
+        The patient's id.
+    reason
+        Why no transplant.
+    excluded
+        Where the arcs came from clinical records: how many donors were ruled out for the
+        patient, per reason (``("unacceptable_antigen", 812)``, ...), so that "no compatible
+        donor" can be explained; empty otherwise.
+    """
 
     patient: str
     reason: UnmatchedReason
+    excluded: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +201,7 @@ class MatchingResult:
                 for e in self.exchanges
             ],
             "ndds_to_waiting_list": list(self.ndds_to_waiting_list),
-            "unmatched": [{"patient": u.patient, "reason": u.reason.value} for u in self.unmatched],
+            "unmatched": [_unmatched_json(u) for u in self.unmatched],
             "solver": dict(self.solver),
             "policy": dict(self.policy),
             "input_digest": self.input_digest,
@@ -204,6 +217,13 @@ def _num(value: float) -> float | None:
         return None
     rounded = round(value, 6)
     return float(int(rounded)) if rounded == int(rounded) else rounded
+
+
+def _unmatched_json(u: Unmatched) -> dict[str, Any]:
+    doc: dict[str, Any] = {"patient": u.patient, "reason": u.reason.value}
+    if u.excluded:
+        doc["excluded"] = dict(u.excluded)
+    return doc
 
 
 def _transplant_json(t: Transplant) -> dict[str, Any]:
