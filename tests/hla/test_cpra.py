@@ -74,3 +74,18 @@ def test_bad_panel_files_name_the_donor_and_field(tmp_path: Path) -> None:
     path.write_text("{}")
     with pytest.raises(FormatError, match="non-empty list 'donors'"):
         Panel.read(path)
+
+
+def test_antibodies_at_loci_the_panel_lacks_are_counted_in_a_warning_without_ids(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING", logger="possible.hla.cpra"):
+        values = cpra([["DPB1*04:01"], ["A2", "DQA1*05:01", "DPB1*02:01"], ["A2"]])
+    assert values[0] == 0.0  # the shipped panel has no DPB1: nothing is ruled out
+    assert values[1] == values[2]
+    (record,) = caplog.records
+    assert "HLA-DPB1 for 2, HLA-DQA1 for 1" in record.getMessage()
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="possible.hla.cpra"):
+        cpra([["A2", "DQ8", "DR52"]])
+    assert not caplog.records

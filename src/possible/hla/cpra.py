@@ -11,6 +11,7 @@ of 10,000 donors from published HLA haplotype and antigen frequencies
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ def cpra(
     panel = panel or Panel.shipped()
     wanted = {t for tokens in unacceptable for t in tokens}
     space = TokenSpace(wanted | {t for typing in panel.typings for t in typing}, table=table)
+    _warn_untyped_loci(unacceptable, panel, space.table)
     bits = space.bitsets(panel.typings)
     lists = [list(tokens) for tokens in unacceptable]
     ruled_out = space.hits(lists, bits, len(panel))
@@ -162,7 +164,33 @@ def cpra(
     return out
 
 
+_log = logging.getLogger(__name__)
+
 _GROUP_CODE = {group: code for code, group in enumerate(BLOOD_GROUP_ORDER)}
+
+
+def _warn_untyped_loci(
+    unacceptable: Sequence[Iterable[str]], panel: Panel, table: Nomenclature
+) -> None:
+    """Log (counts only, never who) antibodies at loci the panel is not typed at.
+
+    They cannot rule out any panel donor, so the computed cPRA leaves them out: the shipped
+    panel, drawn from A, B, C, DR and DQ frequencies, has no DQA1 or DPB1.
+    """
+    typed = {table.locus(t) for typing in panel.typings for t in typing}
+    missing: dict[str, int] = {}
+    for tokens in unacceptable:
+        for locus in {table.locus(t) for t in tokens} - typed:
+            missing[locus] = missing.get(locus, 0) + 1
+    if missing:
+        counts = ", ".join(f"HLA-{locus} for {n}" for locus, n in sorted(missing.items()))
+        _log.warning(
+            "the cPRA panel (%s) is not typed at every locus of the patients' unacceptable "
+            "antigens (%s patient(s)); those antibodies do not count towards a computed cPRA: "
+            "record the lab's cRF, or use a panel typed there",
+            panel.source[:60],
+            counts,
+        )
 
 
 @cache
