@@ -241,3 +241,14 @@ def test_a_missing_file_is_an_os_error(tmp_path: Path) -> None:
 def test_docstring_examples_run(module: object) -> None:
     failures, _ = doctest.testmod(module)  # type: ignore[arg-type]
     assert failures == 0
+
+
+def test_writing_into_a_missing_directory_names_the_directory(tmp_path: Path) -> None:
+    from possible.formats import read_pool_json, write_pool_json
+
+    empty = '{"format":"possible.pool","version":1,"patients":[],"donors":[],"arcs":[]}'
+    pool = read_pool_json(empty)
+    with pytest.raises(FileNotFoundError) as info:
+        write_pool_json(pool, tmp_path / "missing" / "pool.json")
+    assert info.value.filename == str(tmp_path / "missing")
+    assert not (tmp_path / "missing").exists()

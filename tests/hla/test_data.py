@@ -39,7 +39,7 @@ def test_top_level_keys():
     }
     assert SEROLOGY["source"].strip()
     assert SEROLOGY["version"].strip()
-    assert set(FREQUENCIES) >= {"source", "population", "haplotypes", "loci", "drb345"}
+    assert set(FREQUENCIES) >= {"source", "version", "population", "haplotypes", "loci", "drb345"}
 
 
 def test_the_drb345_rule_covers_every_drb1_antigen_and_the_panel_uses_the_same():

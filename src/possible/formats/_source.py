@@ -6,6 +6,7 @@ name the file, however deep in a parser they were raised.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import json
@@ -98,6 +99,9 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
             stream.write(data)
         data = buffer.getvalue()
     target = Path(path)
+    if not target.parent.is_dir():
+        # Said of the target: the temporary file's name would only puzzle.
+        raise FileNotFoundError(errno.ENOENT, "no such directory", str(target.parent))
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as stream:

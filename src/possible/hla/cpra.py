@@ -206,7 +206,9 @@ def _shipped_panel() -> Panel:
     weights = np.array([PANEL_BLOOD_GROUPS[g] for g in names])
     draws = rng.choice(len(names), size=PANEL_SIZE, p=weights / weights.sum())
     groups = tuple(BloodGroup(names[k]) for k in draws)
-    return Panel(typings, groups, f"shipped panel: {freq.get('source', '')}")
+    return Panel(
+        typings, groups, f"shipped panel {freq.get('version', '')}: {freq.get('source', '')}"
+    )
 
 
 def sample_haplotypes(
