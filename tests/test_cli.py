@@ -285,6 +285,8 @@ def test_solve_says_how_many_donors_each_rule_ruled_out_for_a_patient_with_none(
         "excluded": {"unacceptable_antigen": 1},
     }
     assert "excluded" not in unmatched["p2"]
+    # Neither patient has a recorded cPRA, so the run names the panel that computed it.
+    assert json.loads(result.stdout)["policy"]["cpra_panel"] == "shipped"
 
 
 def test_a_run_date_on_the_command_line_gives_ages_from_dates_of_birth(

@@ -164,6 +164,8 @@ def solve(
             result.policy["scoring"] = compat.policy.name
             result.policy["as_of"] = compat.as_of and compat.as_of.isoformat()
             result.policy["a2_max_titre"] = a2_max_titre
+            if compat.cpra_computed:
+                result.policy["cpra_panel"] = str(panel) if panel is not None else "shipped"
         result.timings["total"] = time.perf_counter() - began
         if output is not None:
             write_result_json(result, output)

@@ -143,6 +143,23 @@ def test_a2_rule_opens_arcs_only_when_switched_on() -> None:
     assert compat.explain("d-A2", "p-O").basis[0] == "A2 rule (low anti-A titre)"
 
 
+def test_when_the_a2_rule_does_not_open_an_arc_the_reason_says_why() -> None:
+    pool = Pool.build(
+        [patient("high", G.O, anti_a_titre=64), patient("no-titre", G.O), patient("own")],
+        [donor("d-A2", "own", G.A, subgroup="A2"), donor("d-A1", None, G.A, subgroup="A1")],
+    )
+    compat = build_arcs(pool, rules=Rules(abo=AboRule(a2_max_titre=8)))
+    assert compat.explain("d-A2", "high").reasons == (
+        "blood group A cannot give to O (A2 rule: anti-A titre 64 is above 8)",
+    )
+    assert compat.explain("d-A2", "no-titre").reasons == (
+        "blood group A cannot give to O (A2 rule: no anti-A titre on record for the patient; "
+        "at most 8)",
+    )
+    assert compat.explain("d-A1", "high").reasons == ("blood group A cannot give to O",)
+    assert build_arcs(pool).explain("d-A2", "high").reasons == ("blood group A cannot give to O",)
+
+
 def test_scores_keep_their_breakdown_and_use_mismatch_and_waiting_time() -> None:
     pool = Pool.build(
         [

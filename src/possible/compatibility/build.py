@@ -224,7 +224,7 @@ class Compatibility:
         if dg is None or pg is None:
             reasons.append("a blood group is not recorded")
         elif not dg.can_give_to(pg) and not self.by_a2[i, j]:
-            reasons.append(f"blood group {dg.value} cannot give to {pg.value}")
+            reasons.append(f"blood group {dg.value} cannot give to {pg.value}{self._a2_note(i, j)}")
         reasons.extend(self._antigen_reasons(i, j))
         if self.rules.centre_exclusions:
             if donor.id in patient.declined_donors:
@@ -260,6 +260,18 @@ class Compatibility:
             breakdown,
             mismatch,
         )
+
+    def _a2_note(self, i: int, j: int) -> str:
+        """Why the A2 rule, if on, did not open this arc (empty where it could not apply)."""
+        limit = self.rules.abo.a2_max_titre
+        donor, patient = self.pool.donors[i], self.pool.patients[j]
+        a2_cases = {("A2", "O"), ("A2", "B"), ("A2B", "B")}
+        group = patient.blood_group.value if patient.blood_group is not None else None
+        if limit is None or (donor.subgroup, group) not in a2_cases:
+            return ""
+        if patient.anti_a_titre is None:
+            return f" (A2 rule: no anti-A titre on record for the patient; at most {limit})"
+        return f" (A2 rule: anti-A titre {patient.anti_a_titre} is above {limit})"
 
     def _antigen_reasons(self, i: int, j: int) -> list[str]:
         """List why the crossmatch is not negative: antigens and untyped loci.
