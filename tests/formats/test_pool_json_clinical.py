@@ -74,7 +74,7 @@ def test_date_of_birth_gives_an_age_at_the_run_date() -> None:
     }
     assert read_pool_json(json.dumps(doc)).patients[0].age == pytest.approx(50.0, abs=0.01)
     del doc["as_of"]
-    with pytest.raises(ValidationErrors, match="needs the pool's 'as_of'"):
+    with pytest.raises(ValidationErrors, match="needs the run date"):
         read_pool_json(json.dumps(doc))
 
 
