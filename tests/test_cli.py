@@ -93,6 +93,12 @@ def test_a_missing_file_is_a_clear_error(runner: CliRunner, tmp_path: Path) -> N
     result = runner.invoke(app, ["solve", str(tmp_path / "nope.json")])
     assert result.exit_code == 2
     assert "no such file" in result.stderr
+    result = runner.invoke(app, ["solve", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "a directory, not a pool file" in result.stderr
+    result = runner.invoke(app, ["solve", "--example", "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"possible: error: {tmp_path}: a directory"
 
 
 def test_solve_needs_a_file_or_the_example(runner: CliRunner) -> None:

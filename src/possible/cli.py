@@ -383,7 +383,9 @@ def _example_pool() -> Pool:
 
 def _existing(file: Path | None) -> Path:
     assert file is not None
-    if not file.is_file():
+    if file.is_dir():
+        _fail(f"{file}: a directory, not a pool file")
+    if not file.exists():
         _fail(f"{file}: no such file")
     return file
 

@@ -252,3 +252,27 @@ def test_writing_into_a_missing_directory_names_the_directory(tmp_path: Path) ->
         write_pool_json(pool, tmp_path / "missing" / "pool.json")
     assert info.value.filename == str(tmp_path / "missing")
     assert not (tmp_path / "missing").exists()
+
+
+def test_written_files_get_the_usual_mode_and_keep_a_replaced_files(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from possible.formats import read_pool_json, write_pool_json
+
+    empty = '{"format":"possible.pool","version":1,"patients":[],"donors":[],"arcs":[]}'
+    pool = read_pool_json(empty)
+    old = os.umask(0o027)
+    try:
+        write_pool_json(pool, tmp_path / "new.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "new.json").stat().st_mode) == 0o640
+    shared = tmp_path / "shared.json"
+    shared.write_text("old")
+    shared.chmod(0o664)
+    write_pool_json(pool, shared)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o664
+    with pytest.raises(IsADirectoryError) as info:
+        write_pool_json(pool, tmp_path)
+    assert info.value.filename == str(tmp_path)

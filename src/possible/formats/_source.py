@@ -12,6 +12,7 @@ import io
 import json
 import lzma
 import os
+import stat
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -99,17 +100,43 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
             stream.write(data)
         data = buffer.getvalue()
     target = Path(path)
+    # Problems are said of the target: the temporary file's name would only puzzle.
     if not target.parent.is_dir():
-        # Said of the target: the temporary file's name would only puzzle.
         raise FileNotFoundError(errno.ENOENT, "no such directory", str(target.parent))
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a directory", str(target))
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
+        # mkstemp makes the file private (0600); give it the mode a plain open() would: the
+        # replaced file's, or the default for new files under the user's umask.
+        os.chmod(temporary, _mode_for(target))
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(target: Path) -> int:
+    """Return the permission bits a file written at `target` should get."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """Return the umask, read from Linux without changing it (elsewhere set and set back)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def document(path_or_text: PathOrText, *, opening: tuple[str, ...] = ()) -> tuple[str, str | None]:
