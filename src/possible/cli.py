@@ -111,6 +111,14 @@ def solve(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result as JSON on stdout.")
     ] = False,
+    no_timings: Annotated[
+        bool,
+        typer.Option(
+            "--no-timings",
+            help="Leave the seconds out of the JSON, so that the same input and policy give "
+            "the same bytes on every run and machine.",
+        ),
+    ] = False,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Also write the JSON result to this file."),
@@ -168,8 +176,9 @@ def solve(
                 result.policy["cpra_panel"] = str(panel) if panel is not None else "shipped"
         result.timings["total"] = time.perf_counter() - began
         if output is not None:
-            write_result_json(result, output)
-    typer.echo(result_json(result) if as_json else result_summary(result), nl=False)
+            write_result_json(result, output, timings=not no_timings)
+    shown = result_json(result, timings=not no_timings) if as_json else result_summary(result)
+    typer.echo(shown, nl=False)
 
 
 def _compatibility(
