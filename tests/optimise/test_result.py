@@ -76,7 +76,9 @@ def test_to_dict_by_field() -> None:
         "sense": "max",
         "value": None,
         "bound": None,
+        "gap": None,
     }
+    assert doc["levels"][0]["gap"] == 0.0
     assert doc["transplants"] == 4
     chain, cycle = doc["exchanges"]
     assert chain == {

@@ -570,8 +570,25 @@ def test_a_feasible_level_of_a_hierarchy_stops_the_hierarchy(fakes: object) -> N
     assert result.objective[0] == expected[0]
     assert result.objective[1] == expected[1]  # the fake's "feasible" x is in fact optimal
     assert result.bound[1] == expected[1] + 1.25
-    assert all(math.isnan(v) for v in result.objective[2:] + result.bound[2:])
     assert_valid(SMALL, result, max_cycle=3, max_chain=2)
+    _assert_unsettled_levels_are_honest(result, expected, first=2)
+
+
+def _assert_unsettled_levels_are_honest(
+    result: MatchingResult, expected: tuple[float, ...], *, first: int
+) -> None:
+    """Levels a stopped run never settled report the found exchanges' worth, and a valid bound."""
+    values = result_values(SMALL, result, max_cycle=3, objective="uk")
+    for i in range(first, len(result.levels)):
+        level = result.levels[i]
+        assert level.value == pytest.approx(values[i])
+        if level.sense == "max":
+            assert level.bound >= expected[i] - 1e-9
+        else:
+            assert level.bound <= values[i] + 1e-9
+        assert not math.isnan(level.gap)
+    for u in result.unmatched:
+        assert u.reason is not UnmatchedReason.OUTCOMPETED  # nothing was shown to beat them
 
 
 def test_a_time_limit_after_the_first_level_keeps_its_solution(fakes: object) -> None:
@@ -584,10 +601,10 @@ def test_a_time_limit_after_the_first_level_keeps_its_solution(fakes: object) ->
     assert_valid(SMALL, result, max_cycle=3, max_chain=2)
     values = result_values(SMALL, result, max_cycle=3, objective="uk")
     assert values[0] == expected[0]
-    # The level that ran out of time reports what the kept solution is worth there, as it
-    # does when its rounds run out of time; the levels never reached report nothing.
+    # The level that ran out of time, and those never reached, report what the kept
+    # solution is worth there, with a bound.
     assert result.objective[1] == values[1]
-    assert all(math.isnan(v) for v in result.objective[2:])
+    _assert_unsettled_levels_are_honest(result, expected, first=1)
 
 
 def test_an_infeasible_answer_gives_status_infeasible(fakes: object) -> None:
@@ -761,3 +778,44 @@ def test_the_seed_stands_when_the_longer_solve_gets_nothing(
     assert result.objective == (3.0,)
     assert result.transplants == 3
     assert_valid(LINE, result, max_cycle=3, max_chain=5)
+
+
+@pytest.mark.parametrize("objective", ["transplants", "score"])
+@SETTINGS
+@given(pool=pools(max_pairs=7, max_ndds=2))
+def test_the_capacity_bound_of_a_stopped_run_is_never_below_the_optimum(
+    objective: str, pool: Pool
+) -> None:
+    from possible.graph import build_graph
+    from possible.optimise.formulation import build_formulation
+    from possible.optimise.objectives import hierarchy
+    from possible.optimise.solve import _capacity_bound
+
+    for max_cycle, max_chain in CAPS:
+        form = build_formulation(
+            build_graph(pool), max_cycle=max_cycle, max_chain=max_chain, uk=False
+        )
+        (level,) = hierarchy(objective)
+        bound = _capacity_bound(form.problem, level.values(form.features))
+        (best,) = best_packing(pool, max_cycle=max_cycle, max_chain=max_chain, objective=objective)
+        assert bound >= best - 1e-9
+
+
+def test_a_patient_who_is_not_active_is_unmatched_for_that_reason() -> None:
+    import datetime as dt
+
+    from possible.domain import Donor, Patient, PatientStatus
+
+    day = dt.date(2026, 1, 1)  # a pool with clinical records needs consent on record
+    pool = Pool.build(
+        [Patient("a"), Patient("b"), Patient("c", status=PatientStatus.SUSPENDED)],
+        [
+            Donor("da", "a", consent=day),
+            Donor("db", "b", consent=day),
+            Donor("dc", "c", consent=day),
+        ],
+        [("da", "b", 1.0), ("db", "a", 1.0), ("da", "c", 1.0), ("dc", "a", 1.0)],
+    )
+    result = solve(pool, max_cycle=2, max_chain=0)
+    assert result.transplants == 2
+    assert [(u.patient, u.reason) for u in result.unmatched] == [("c", UnmatchedReason.NOT_ACTIVE)]

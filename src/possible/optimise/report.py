@@ -22,6 +22,10 @@ _REASONS = {
     UnmatchedReason.NO_COMPATIBLE_DONOR: "no compatible donor",
     UnmatchedReason.NO_EXCHANGE_WITHIN_CAPS: "compatible donors, but no exchange within the caps",
     UnmatchedReason.OUTCOMPETED: "compatible only in exchanges that lost to better ones",
+    UnmatchedReason.NOT_SETTLED: (
+        "compatible in exchanges, but the run stopped before settling them"
+    ),
+    UnmatchedReason.NOT_ACTIVE: "not active (suspended, matched, transplanted or withdrawn)",
 }
 
 

@@ -44,6 +44,12 @@ class UnmatchedReason(enum.Enum):
     patient."""
     OUTCOMPETED = "outcompeted"
     """The patient is compatible inside exchanges, but those lost to better ones."""
+    NOT_SETTLED = "not_settled"
+    """The patient is compatible inside exchanges, but the run stopped (at its time limit)
+    before it could show whether any of them belongs in the best solution."""
+    NOT_ACTIVE = "not_active"
+    """The patient is not active (suspended, matched, transplanted or withdrawn), so takes part
+    in no exchange."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +193,7 @@ class MatchingResult:
                     "sense": lv.sense,
                     "value": _num(lv.value),
                     "bound": _num(lv.bound),
+                    "gap": _num(lv.gap),
                 }
                 for lv in self.levels
             ],

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import csr_matrix, vstack
 
-from possible.domain import Pool
+from possible.domain import PatientStatus, Pool
 from possible.errors import PolicyError, SolverError
 from possible.graph.compatibility import CompatibilityGraph, build_graph
 from possible.optimise.backend import Backend, MipProblem, MipSolution, MipStatus
@@ -167,7 +167,7 @@ def solve(
     )
     timings["solve"] = time.perf_counter() - t0  # wall time: rounds may run side by side
     exchanges, ndds_left = _decode(graph, form, x)
-    unmatched = _unmatched(graph, form, exchanges)
+    unmatched = _unmatched(graph, form, exchanges, settled=status is Status.OPTIMAL)
     policy = {
         "max_cycle": max_cycle,
         "max_chain": max_chain,
@@ -332,7 +332,56 @@ def _lexicographic(
         fixed_rows.append(coef)
         fixed_lower.append(lower)
         alive = outcome.alive_after(alive, lower)
+    if status is not Status.OPTIMAL:
+        _fill_unsettled(form, levels, x, status, values, bounds)
     return x, status, values, bounds
+
+
+def _fill_unsettled(
+    form: Formulation,
+    levels: tuple[Objective, ...],
+    x: NDArray[np.float64],
+    status: Status,
+    values: list[float],
+    bounds: list[float],
+) -> None:
+    """Complete the levels a stopped run did not settle, in place.
+
+    A level it never solved still has a value, that of the exchanges found (when there are
+    any), and a bound from :func:`_capacity_bound`, so that every level has a gap.
+    """
+    for i, level in enumerate(levels):
+        sign = 1.0 if level.sense is Sense.MAX else -1.0
+        per_column = level.values(form.features)
+        constant = level.constant(form.features)
+        if math.isnan(values[i]) and status is Status.FEASIBLE:
+            values[i] = _reported(float(per_column @ x) + constant)
+        if math.isnan(bounds[i]):
+            best = _capacity_bound(form.problem, sign * per_column)
+            if level.integral:  # whole values: the bound rounds towards them
+                best = math.floor(best + 1e-9)
+            bounds[i] = _reported(sign * best + constant)
+
+
+def _capacity_bound(problem: MipProblem, objective: NDArray[np.float64]) -> float:
+    """Return a cheap upper bound on ``max objective @ x`` from the capacity rows alone.
+
+    Every column covers at least one capacity row (a pair receives, or an NDD gives, at most
+    once). Giving each row the largest share ``c_j / k_j`` of any column through it, where
+    ``k_j`` is the number of capacity rows the column covers, prices every column at its value
+    or more: a feasible dual of the capacity rows, so the sum over the rows is a valid bound
+    (weak, but it needs no LP).
+    """
+    capacity = np.flatnonzero(problem.row_upper == 1.0)
+    if problem.n_cols == 0 or capacity.size == 0:
+        return 0.0 if problem.n_cols == 0 else math.inf
+    matrix = problem.matrix().tocsr()[capacity]
+    covered = np.asarray(matrix.sum(axis=0)).ravel()
+    share = np.where(covered > 0, np.maximum(objective, 0.0) / np.maximum(covered, 1.0), 0.0)
+    if np.any((covered == 0) & (objective > 0)):
+        return math.inf
+    best = matrix.multiply(share[None, :]).max(axis=1)
+    return float(np.asarray(best.todense()).sum())
 
 
 def _reported(value: float) -> float:
@@ -443,13 +492,17 @@ def _decode(
 
 
 def _unmatched(
-    g: CompatibilityGraph, form: Formulation, exchanges: tuple[Exchange, ...]
+    g: CompatibilityGraph, form: Formulation, exchanges: tuple[Exchange, ...], *, settled: bool
 ) -> tuple[Unmatched, ...]:
-    """Every patient without a transplant, with the reason."""
+    """Every patient without a transplant, with the reason.
+
+    Unless the run was `settled` (proven optimal), a patient who could take part in an
+    exchange was not shown to lose to better ones: the run stopped first.
+    """
     pool = g.pool
     received = {t.patient for e in exchanges for t in e.transplants}
-    has_arc = np.zeros(len(pool.patients), dtype=bool)
-    has_arc[pool.arcs.patient] = True
+    has_in = np.zeros(g.n_vertices, dtype=bool)
+    has_in[g.target] = True
     in_model = np.zeros(g.n_vertices, dtype=bool)
     valid = form.cycles.vertices >= 0
     in_model[form.cycles.vertices[valid]] = True
@@ -463,13 +516,17 @@ def _unmatched(
         if patient.id in received:
             continue
         v = int(g.patient_vertex[i])
-        if v < 0:
+        if patient.status is not PatientStatus.ACTIVE:
+            reason = UnmatchedReason.NOT_ACTIVE
+        elif v < 0:
             reason = UnmatchedReason.NO_PAIRED_DONOR
-        elif not has_arc[i]:
+        elif not has_in[v]:
             reason = UnmatchedReason.NO_COMPATIBLE_DONOR
         elif not in_model[v]:
             reason = UnmatchedReason.NO_EXCHANGE_WITHIN_CAPS
-        else:
+        elif settled:
             reason = UnmatchedReason.OUTCOMPETED
+        else:
+            reason = UnmatchedReason.NOT_SETTLED
         out.append(Unmatched(patient.id, reason))
     return tuple(out)

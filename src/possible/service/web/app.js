@@ -410,6 +410,8 @@ function renderResult(body, run) {
       no_compatible_donor: "no compatible donor in this pool",
       no_exchange_within_caps: "compatible donors exist, but no cycle or chain within the length limits reaches them",
       outcompeted: "compatible only in exchanges that lost to better ones",
+      not_settled: "compatible in exchanges, but the run stopped at its time limit before settling them",
+      not_active: "not active (suspended, matched, transplanted or withdrawn)",
     };
     body.append(h("h2", {}, "Patients not matched"), res.unmatched.length
       ? table(["patient", "why"], res.unmatched.map((u) => [u.patient, why[u.reason] || u.reason])) : h("p", {}, "Everyone was matched."));
