@@ -132,3 +132,14 @@ def test_a_two_way_and_both_three_way_cycles() -> None:
 def test_docstring_examples_run() -> None:
     failures, _ = doctest.testmod(cycles)
     assert failures == 0
+
+
+def test_enumeration_stops_at_its_deadline() -> None:
+    import time
+
+    indptr = np.array([0, 1, 3, 4])
+    target = np.array([1, 0, 2, 0], dtype=np.int32)
+    with pytest.raises(TimeoutError):
+        enumerate_cycles(indptr, target, 3, 3, deadline=time.perf_counter() - 1.0)
+    later = enumerate_cycles(indptr, target, 3, 3, deadline=time.perf_counter() + 60.0)
+    assert later.vertices.tolist() == [[0, 1, -1], [0, 1, 2]]

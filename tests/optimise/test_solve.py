@@ -819,3 +819,16 @@ def test_a_patient_who_is_not_active_is_unmatched_for_that_reason() -> None:
     result = solve(pool, max_cycle=2, max_chain=0)
     assert result.transplants == 2
     assert [(u.patient, u.reason) for u in result.unmatched] == [("c", UnmatchedReason.NOT_ACTIVE)]
+
+
+def test_a_time_limit_that_passes_while_the_model_is_built_stops_there() -> None:
+    pool = random_pool(4, n_pairs=30, n_ndds=2, density=0.3)
+    result = solve(pool, max_cycle=4, max_chain=3, time_limit=1e-9)
+    assert result.status is Status.TIME_LIMIT
+    assert result.exchanges == ()
+    assert math.isnan(result.objective[0])
+    assert "solve" not in result.timings
+    reasons = {u.reason for u in result.unmatched}
+    assert UnmatchedReason.OUTCOMPETED not in reasons
+    assert UnmatchedReason.NOT_SETTLED in reasons
+    assert len(result.unmatched) == len(pool.patients)

@@ -8,6 +8,7 @@ the remaining budget (distances to ``u`` come from a short backward breadth-firs
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,8 @@ def enumerate_cycles(
     target: NDArray[np.int32],
     n_vertices: int,
     max_cycle: int,
+    *,
+    deadline: float | None = None,
 ) -> Cycles:
     """All simple cycles with 2 to `max_cycle` vertices of a simple directed graph.
 
@@ -56,10 +59,17 @@ def enumerate_cycles(
         Number of vertices.
     max_cycle
         Longest cycle, in vertices.
+    deadline
+        A :func:`time.perf_counter` reading after which to stop.
 
     Returns
     -------
     Cycles
+
+    Raises
+    ------
+    TimeoutError
+        If the deadline passes first (checked before each start vertex).
 
     Examples
     --------
@@ -85,6 +95,8 @@ def enumerate_cycles(
     for u in range(n_vertices):
         if indptr[u + 1] == indptr[u] or r_indptr[u + 1] == r_indptr[u]:
             continue
+        if deadline is not None and time.perf_counter() > deadline:
+            raise TimeoutError(f"cycle enumeration stopped at its deadline ({u} of {n_vertices})")
         # dist[w] = hops from w back to u through vertices > u, up to max_cycle - 1.
         touched = [np.array([u], dtype=np.int64)]
         dist[u] = 0

@@ -107,7 +107,12 @@ class _ArcIndex:
 
 
 def build_formulation(
-    g: CompatibilityGraph, *, max_cycle: int, max_chain: int, uk: bool
+    g: CompatibilityGraph,
+    *,
+    max_cycle: int,
+    max_chain: int,
+    uk: bool,
+    deadline: float | None = None,
 ) -> Formulation:
     """Enumerate cycles (and short chains), prune, and build the model's rows and columns.
 
@@ -119,7 +124,19 @@ def build_formulation(
         Caps, in transplants.
     uk
         Build the columns the UK hierarchy needs (explicit short chains, donor-level PICEF).
+    deadline
+        A :func:`time.perf_counter` reading after which to stop.
+
+    Raises
+    ------
+    TimeoutError
+        If the deadline passes first (checked during cycle enumeration and between phases).
     """
+
+    def in_time() -> None:
+        if deadline is not None and time.perf_counter() > deadline:
+            raise TimeoutError("building the model stopped at its deadline")
+
     s_indptr, s_target, s_score, s_arc = g.simple()
     r = reach(s_indptr, s_target, g.n_pairs, g.n_ndds, max_cycle=max_cycle, max_chain=max_chain)
     s_src = np.repeat(np.arange(g.n_vertices, dtype=np.int32), np.diff(s_indptr))
@@ -135,8 +152,9 @@ def build_formulation(
     c_indptr = np.zeros(g.n_pairs + 1, dtype=np.int64)
     np.cumsum(np.bincount(s_src[m], minlength=g.n_vertices)[: g.n_pairs], out=c_indptr[1:])
     began = time.perf_counter()
-    cycles = enumerate_cycles(c_indptr, s_target[m], g.n_pairs, max_cycle)
+    cycles = enumerate_cycles(c_indptr, s_target[m], g.n_pairs, max_cycle, deadline=deadline)
     seconds_enumerate = time.perf_counter() - began
+    in_time()
     nxt = np.roll(cycles.vertices, -1, axis=1)
     nxt[np.arange(len(cycles)), cycles.length - 1] = cycles.vertices[:, 0]
     valid = cycles.vertices >= 0
@@ -165,6 +183,8 @@ def build_formulation(
         c_eff = ((cycles.length == 2) | (tri & (back >= 1))).astype(np.float64)
         c_uk, cycle_arcs = _uk_cycles(g, cycles, cycle_arcs, arc_index, ages, multi)
 
+    in_time()
+
     # --- explicit short chains (UK only) -------------------------------------------------
     ch_arcs, ch_end, ch_feat = (
         _short_chains(
@@ -173,6 +193,8 @@ def build_formulation(
         if uk and max_chain >= 1
         else (np.zeros((0, 2), np.int32), np.zeros(0, np.int32), None)
     )
+
+    in_time()
 
     # --- PICEF arcs ----------------------------------------------------------------------
     first_pos = 3 if uk else 1
@@ -185,6 +207,8 @@ def build_formulation(
         giver = g.donor[p_arc]
         nxt_donor = nodes_donor[p_dst]
         p_uk = p_score + age_bonus(ages[giver], ages[nxt_donor])
+
+    in_time()
 
     # --- rows -----------------------------------------------------------------------------
     n_cyc, n_ch, n_arc = len(cycles), int(ch_arcs.shape[0]), int(p_arc.shape[0])

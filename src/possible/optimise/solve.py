@@ -134,8 +134,35 @@ def solve(
     say(f"graph: {graph.n_pairs} pairs, {graph.n_ndds} NDDs, {graph.n_arcs} arcs")
 
     uk = any(level.feature in ("effective_two_way", "back_arcs", "uk_score") for level in levels)
+    policy = {
+        "max_cycle": max_cycle,
+        "max_chain": max_chain,
+        "objective": objective if isinstance(objective, str) else [lv.name for lv in levels],
+        "time_limit": time_limit,
+    }
     t0 = time.perf_counter()
-    form = build_formulation(graph, max_cycle=max_cycle, max_chain=max_chain, uk=uk)
+    deadline = None if time_limit is None else began + time_limit
+    try:
+        form = build_formulation(
+            graph, max_cycle=max_cycle, max_chain=max_chain, uk=uk, deadline=deadline
+        )
+    except TimeoutError:
+        # The time limit passed while the cycles or the model were still being built.
+        timings["model"] = time.perf_counter() - t0
+        say("time limit reached while building the model")
+        return MatchingResult(
+            status=Status.TIME_LIMIT,
+            levels=tuple(
+                Level(lv.name, lv.description, lv.sense.value, math.nan, math.nan) for lv in levels
+            ),
+            exchanges=(),
+            unmatched=_unmatched(graph, None, (), settled=False),
+            ndds_to_waiting_list=tuple(graph.pool.donors[int(d)].id for d in graph.ndd_donor),
+            solver={"name": backend.name, "version": backend.version},
+            policy=policy,
+            input_digest=graph.pool.digest(),
+            timings=timings,
+        )
     timings["enumerate"] = form.seconds_enumerate
     timings["model"] = time.perf_counter() - t0 - form.seconds_enumerate
     say(f"model: {len(form.cycles)} cycles, {form.problem.n_cols} columns")
@@ -150,7 +177,7 @@ def solve(
             max_cycle=max_cycle,
             uk=uk,
             backend=backend if user_backend else None,
-            time_limit=time_limit,
+            time_limit=None if deadline is None else deadline - time.perf_counter(),
             say=say,
         )
         timings["seed"] = time.perf_counter() - t0
@@ -168,12 +195,6 @@ def solve(
     timings["solve"] = time.perf_counter() - t0  # wall time: rounds may run side by side
     exchanges, ndds_left = _decode(graph, form, x)
     unmatched = _unmatched(graph, form, exchanges, settled=status is Status.OPTIMAL)
-    policy = {
-        "max_cycle": max_cycle,
-        "max_chain": max_chain,
-        "objective": objective if isinstance(objective, str) else [lv.name for lv in levels],
-        "time_limit": time_limit,
-    }
     return MatchingResult(
         status=status,
         levels=tuple(
@@ -219,15 +240,25 @@ def _seed(
     `backend` (the caller's default), the pass gets HiGHS set up for tightened rounds.
     """
     say(f"seeding with chains of at most {SEED_MAX_CHAIN}")
-    shorter = build_formulation(graph, max_cycle=max_cycle, max_chain=SEED_MAX_CHAIN, uk=uk)
+    began = time.perf_counter()
+    share = None if time_limit is None else max(time_limit, 0.0) * SEED_TIME_SHARE
+    try:
+        shorter = build_formulation(
+            graph,
+            max_cycle=max_cycle,
+            max_chain=SEED_MAX_CHAIN,
+            uk=uk,
+            deadline=None if share is None else began + share,
+        )
+    except TimeoutError:
+        return None
     if backend is None:
         from possible.optimise.highs import HighsBackend
 
         backend = HighsBackend(mip_lp_solver="ipm")  # tightened rounds, as in `solve`
-    share = None if time_limit is None else time_limit * SEED_TIME_SHARE
     try:
         x, status, values, _ = _lexicographic(
-            shorter, (level,), backend, share, time.perf_counter(), lambda _msg: None, tighten=True
+            shorter, (level,), backend, share, began, lambda _msg: None, tighten=True
         )
     except SolverError as error:
         # The seed only helps; the longer solve meets the same solver on its own terms.
@@ -492,25 +523,34 @@ def _decode(
 
 
 def _unmatched(
-    g: CompatibilityGraph, form: Formulation, exchanges: tuple[Exchange, ...], *, settled: bool
+    g: CompatibilityGraph,
+    form: Formulation | None,
+    exchanges: tuple[Exchange, ...],
+    *,
+    settled: bool,
 ) -> tuple[Unmatched, ...]:
     """Every patient without a transplant, with the reason.
 
     Unless the run was `settled` (proven optimal), a patient who could take part in an
-    exchange was not shown to lose to better ones: the run stopped first.
+    exchange was not shown to lose to better ones: the run stopped first. Without a model
+    (`form` is ``None``: the run stopped while building it), whether the caps leave a patient
+    any exchange is not known either.
     """
     pool = g.pool
     received = {t.patient for e in exchanges for t in e.transplants}
     has_in = np.zeros(g.n_vertices, dtype=bool)
     has_in[g.target] = True
     in_model = np.zeros(g.n_vertices, dtype=bool)
-    valid = form.cycles.vertices >= 0
-    in_model[form.cycles.vertices[valid]] = True
-    if form.n_chain_cols:
-        src = g.target[form.chain_arcs[form.chain_arcs >= 0]]
-        in_model[src] = True
-    if form.arc_dst.size:
-        in_model[form.node_vertex[form.arc_dst]] = True
+    if form is None:
+        in_model[:] = True
+    else:
+        valid = form.cycles.vertices >= 0
+        in_model[form.cycles.vertices[valid]] = True
+        if form.n_chain_cols:
+            src = g.target[form.chain_arcs[form.chain_arcs >= 0]]
+            in_model[src] = True
+        if form.arc_dst.size:
+            in_model[form.node_vertex[form.arc_dst]] = True
     out: list[Unmatched] = []
     for i, patient in enumerate(pool.patients):
         if patient.id in received:
