@@ -73,6 +73,8 @@ def test_compressed_files_are_decompressed(
         ("latin1.json", '{"data": {"é": {}}}'.encode("latin-1"), "latin1.json: not UTF-8 text"),
         ("broken.json.xz", b"\xfd7zXZ\x00 truncated", "broken.json.xz: cannot decompress"),
         ("list.json", b"[]", "list.json: a JSON document, but not a pool"),
+        ("xml.json", b"<data></data>", "not valid JSON.*it looks like XML \\(name it .xml\\)"),
+        ("yaml.json", b"schema: 1\ndata: {}\n", "not valid JSON.*it may be YAML"),
     ],
 )
 def test_unknown_or_unreadable_files_are_named(

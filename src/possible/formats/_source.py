@@ -180,8 +180,12 @@ def load_json(text: str) -> object:
     try:
         return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except json.JSONDecodeError as err:
+        head = text.lstrip()[:1]
+        hint = {"<": "; it looks like XML (name it .xml)"}.get(head, "")
+        if not hint and head not in ("{", "[", ""):
+            hint = "; it may be YAML (name it .yaml)" if ":" in text[:200] else ""
         raise FormatError(
-            f"not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})"
+            f"not valid JSON: {err.msg} (line {err.lineno}, column {err.colno}){hint}"
         ) from None
 
 
