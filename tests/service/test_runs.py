@@ -52,6 +52,18 @@ def test_a_run_proposes_exchanges_and_matches_their_people(api: Api) -> None:
     mine = api.get("north", "/exchanges").json()
     assert all("north" in e["centres"] for e in mine)
     assert {e["id"] for e in mine} == {e["id"] for e in exchanges if "north" in e["centres"]}
+    # Each patient left without any compatible donor says how many donors each rule ruled out.
+    reasons = [u["reason"] for u in result["result"]["unmatched"]]
+    assert "no_compatible_donor" in reasons, "the demo pool has highly sensitised patients"
+    for u in result["result"]["unmatched"]:
+        if u["reason"] == "no_compatible_donor":
+            assert u["excluded"], u
+            assert set(u["excluded"]) <= {
+                "donor_unavailable", "patient_unavailable", "blood_group",
+                "unacceptable_antigen", "declined", "donor_too_old",
+            }  # fmt: skip
+        else:
+            assert "excluded" not in u
 
 
 def test_rerunning_a_snapshot_gives_the_identical_result(api: Api) -> None:

@@ -414,8 +414,15 @@ function renderResult(body, run) {
       not_active: "not active (suspended, matched, transplanted or withdrawn)",
     };
     body.append(h("h2", {}, "Patients not matched"), res.unmatched.length
-      ? table(["patient", "why"], res.unmatched.map((u) => [u.patient, why[u.reason] || u.reason])) : h("p", {}, "Everyone was matched."));
+      ? table(["patient", "why"], res.unmatched.map((u) => [u.patient, (why[u.reason] || u.reason) + ruledOut(u.excluded)])) : h("p", {}, "Everyone was matched."));
   }
+}
+
+function ruledOut(excluded) {
+  // For a patient with no compatible donor: how many donors each rule ruled out.
+  if (!excluded) return "";
+  const parts = Object.entries(excluded).map(([rule, n]) => `${rule.replaceAll("_", " ")}: ${n}`);
+  return parts.length ? ` (donors ruled out by ${parts.join(", ")})` : "";
 }
 
 function diagram(exchange) {
