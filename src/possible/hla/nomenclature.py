@@ -48,6 +48,10 @@ DRB4 ones are null groups). Their alleles are valid names that express no listed
 other group missing from the table is a typing error."""
 
 
+_PARSED_CACHE_SIZE = 100_000
+"""Names whose reading is remembered (labs repeat a few thousand names across a pool)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Specificity:
     """One HLA specificity read from a name.
@@ -118,6 +122,9 @@ class Nomenclature:
             str(k): None if v is None else str(v) for k, v in drb345.items()
         }
         self._epitopes: dict[str, str] = {}
+        self._ancestors: dict[str, tuple[str, ...]] = {}  # filled as tokens are met
+        self._chains: dict[str, tuple[str, ...]] = {}
+        self._parsed: dict[str, tuple[Specificity, ...]] = {}
         for epitope in PUBLIC_EPITOPES:
             for name in table.get(epitope.lower(), []) or []:  # type: ignore[attr-defined]
                 self._epitopes[str(name)] = epitope
@@ -142,6 +149,15 @@ class Nomenclature:
         >>> n.parse("cw7")[0].token
         'Cw7'
         """
+        known = self._parsed.get(text) if isinstance(text, str) else None
+        if known is not None:
+            return known
+        read = self._parse(text)
+        if len(self._parsed) < _PARSED_CACHE_SIZE:
+            self._parsed[text] = read
+        return read
+
+    def _parse(self, text: str) -> tuple[Specificity, ...]:
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"empty HLA name {text!r}")
         name = text.strip()
@@ -211,6 +227,12 @@ class Nomenclature:
 
     def ancestors(self, token: str) -> tuple[str, ...]:
         """`token` and every broader token, narrowest first, then any public epitope."""
+        known = self._ancestors.get(token)
+        if known is None:
+            known = self._ancestors[token] = self._walk_up(token)
+        return known
+
+    def _walk_up(self, token: str) -> tuple[str, ...]:
         chain = [token]
         seen = {token}
         parent = self.parent(token)
@@ -264,7 +286,12 @@ class Nomenclature:
         return a in chain_b or b in chain_a
 
     def _chain(self, token: str) -> tuple[str, ...]:
-        return tuple(t for t in self.ancestors(token) if t not in PUBLIC_EPITOPES)
+        known = self._chains.get(token)
+        if known is None:
+            known = self._chains[token] = tuple(
+                t for t in self.ancestors(token) if t not in PUBLIC_EPITOPES
+            )
+        return known
 
 
 @cache
