@@ -3,7 +3,9 @@
 For each size, a child process (so that each size's peak memory is its own) draws
 ``clinical_pool(n, seed=S)`` (not timed), then times:
 
-* **build s**: ``build_arcs(pool)`` on the drawn pool, best of ``--repeat`` (3);
+* **first build s**: the process's first ``build_arcs(pool)``, with the HLA name caches
+  cold, as a command-line run meets it; the target is judged on it;
+* **build s**: ``build_arcs(pool)`` on the drawn pool, best of ``--repeat`` (3) after that;
 * **read s**: ``possible.read_pool(path)`` of the pool written with ``write_pool_json`` to a
   temporary directory, best of ``--repeat``;
 * **read + build s**: reading that file and building its arcs, best of ``--repeat``.
@@ -76,6 +78,10 @@ def measure(n: int, seed: int, repeat: int, tmp: Path) -> dict[str, Any]:
     generate_s = time.perf_counter() - t0
     peak_after_draw = peak_rss_mb()
 
+    gc.collect()
+    t0 = time.perf_counter()
+    build_arcs(pool)
+    first_build_s = time.perf_counter() - t0
     build_s, built = best_of(repeat, lambda: build_arcs(pool))
     path = tmp / f"clinical_{n}_{seed}.json"
     write_pool_json(pool, path)
@@ -90,6 +96,7 @@ def measure(n: int, seed: int, repeat: int, tmp: Path) -> dict[str, Any]:
         "seed": seed,
         "repeat": repeat,
         "generate_s": generate_s,
+        "first_build_s": first_build_s,
         "build_s": build_s,
         "read_s": read_s,
         "read_build_s": read_build_s,
@@ -193,8 +200,8 @@ def target(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "patients": TARGET_PATIENTS,
         "seconds": TARGET_SECONDS,
-        "build_s": None if row is None else row["build_s"],
-        "met": None if row is None else row["build_s"] < TARGET_SECONDS,
+        "build_s": None if row is None else row["first_build_s"],
+        "met": None if row is None else row["first_build_s"] < TARGET_SECONDS,
         "read_build_s": None if row is None else row["read_build_s"],
     }
 
@@ -211,25 +218,27 @@ def render(doc: dict[str, Any]) -> str:
         "",
         "| target | measured | verdict |",
         "| --- | ---: | --- |",
-        f"| `build_arcs` on {t['patients']} patients < {t['seconds']:g} s "
+        f"| `build_arcs` on {t['patients']} patients < {t['seconds']:g} s (first call) "
         f"| {_s(t['build_s'])} | {verdict} |",
         "",
-        f"Pools from `clinical_pool(n, seed={doc['seed']})` (drawing not timed). Times are the"
-        f" best of {doc['repeat']}; each size runs in its own process.",
+        f"Pools from `clinical_pool(n, seed={doc['seed']})` (drawing not timed). *first build"
+        f" s* is the process's first call; the other times are the best of {doc['repeat']}"
+        " after it; each size runs in its own process.",
         "",
-        "| patients | donors | NDDs | arcs | build s | read s | read + build s | file MB "
-        "| peak RSS MB | peak RSS after draw MB | target |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| patients | donors | NDDs | arcs | first build s | build s | read s | read + build s "
+        "| file MB | peak RSS MB | peak RSS after draw MB | target |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in doc["rows"]:
         if "error" in r:
-            lines.append(f"| {r['patients']} | error | | | | | | | | | |")
+            lines.append(f"| {r['patients']} | error | | | | | | | | | | |")
             continue
         mark = ""
         if r["patients"] == t["patients"]:
-            mark = "met" if r["build_s"] < t["seconds"] else "not met"
+            mark = "met" if r["first_build_s"] < t["seconds"] else "not met"
         lines.append(
-            f"| {r['patients']} | {r['donors']} | {r['ndds']} | {r['arcs']} | {_s(r['build_s'])} "
+            f"| {r['patients']} | {r['donors']} | {r['ndds']} | {r['arcs']} "
+            f"| {_s(r['first_build_s'])} | {_s(r['build_s'])} "
             f"| {_s(r['read_s'])} | {_s(r['read_build_s'])} | {r['file_mb']:.1f} "
             f"| {r['peak_rss_mb']:.0f} | {r['peak_rss_after_draw_mb']:.0f} | {mark} |"
         )
