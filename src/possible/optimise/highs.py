@@ -122,7 +122,11 @@ class HighsBackend:
     def _load(
         self, problem: MipProblem, *, integer: bool, time_limit: float | None
     ) -> highspy.Highs:
-        """Create a configured HiGHS instance holding `problem` (as a MIP or its relaxation)."""
+        """Create a configured HiGHS instance holding `problem` (as a MIP or its relaxation).
+
+        The time limit counts from the call: loading a large model takes time of its own.
+        """
+        began = time.perf_counter()
         h = _new_highs()
         h.setOptionValue("random_seed", self._seed)
         if integer:
@@ -132,8 +136,6 @@ class HighsBackend:
         threads = _threads_for(self._threads)
         if threads is not None:
             h.setOptionValue("threads", threads)
-        if time_limit is not None:
-            h.setOptionValue("time_limit", max(float(time_limit), 0.01))
         n, m = problem.n_cols, problem.n_rows
         status = h.passModel(
             n,
@@ -154,6 +156,9 @@ class HighsBackend:
         )
         if status == highspy.HighsStatus.kError:
             raise SolverError("HiGHS rejected the model")
+        if time_limit is not None:
+            left = float(time_limit) - (time.perf_counter() - began)
+            h.setOptionValue("time_limit", max(left, 0.01))
         return h
 
     def solve_relaxation(
