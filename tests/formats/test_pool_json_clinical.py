@@ -149,8 +149,9 @@ def test_given_arcs_of_a_withdrawn_donor_are_read_but_never_used() -> None:
     pool = read_pool_json(_given_arcs_file(donor_2, arcs))
     assert len(pool.arcs) == 2
     graph = build_graph(pool)
-    assert graph.n_arcs == 1
-    assert pool.donors[int(graph.donor[0])].id == "d1"
+    # d2 gives nothing, and p2, whose only donor d2 was, is no longer a pair to give to.
+    assert graph.n_arcs == 0
+    assert [pool.patients[int(j)].id for j in graph.vertex_patient] == ["p1"]
 
 
 def test_a_misspelt_key_in_a_version_2_record_is_an_error_not_a_silent_gap() -> None:

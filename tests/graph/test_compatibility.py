@@ -158,12 +158,15 @@ def test_no_arc_of_a_donor_or_patient_who_may_not_be_selected() -> None:
         Patient("p2"),
         Patient("p3", status=PatientStatus.SUSPENDED),
         Patient("p4"),
+        Patient("p5"),
     ]
     donors = [
         Donor("d1", "p1", consent=day),
         Donor("d2", "p2", consent=day, status=DonorStatus.WITHDRAWN),
         Donor("d3", "p3", consent=day),
-        Donor("d4", "p4"),  # no consent on record, in a pool that records it
+        Donor("d4", "p4", centre="north"),  # clinical record, no consent on record
+        Donor("d5", "p5"),  # no clinical record at all, as kep_solver's formats give
+        Donor("n1", consent=day, status=DonorStatus.SUSPENDED),
     ]
     every = [(d.id, p.id, 1.0) for d in donors for p in patients if d.patient != p.id]
     graph = build_graph(Pool.build(patients, donors, every))
@@ -171,7 +174,11 @@ def test_no_arc_of_a_donor_or_patient_who_may_not_be_selected() -> None:
         (donors[int(d)].id, patients[int(graph.vertex_patient[t])].id)
         for d, t in zip(graph.donor, graph.target, strict=True)
     }
-    assert pairs == {("d1", "p2"), ("d1", "p4"), ("d3", "p1"), ("d3", "p2"), ("d3", "p4")}
+    # p2 and p4 have no donor who may give, so they are no pair; p3 receives nothing.
+    assert pairs == {("d1", "p5"), ("d3", "p1"), ("d3", "p5"), ("d5", "p1")}
+    assert [patients[int(j)].id for j in graph.vertex_patient] == ["p1", "p3", "p5"]
+    assert graph.n_ndds == 0  # the suspended NDD starts no chain and gives to no waiting list
+    assert [int(v) for v in graph.donor_vertex] == [0, -1, 1, -1, 2, -1]
 
 
 def test_without_clinical_records_every_donor_in_the_file_may_give() -> None:

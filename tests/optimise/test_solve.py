@@ -832,3 +832,32 @@ def test_a_time_limit_that_passes_while_the_model_is_built_stops_there() -> None
     assert UnmatchedReason.OUTCOMPETED not in reasons
     assert UnmatchedReason.NOT_SETTLED in reasons
     assert len(result.unmatched) == len(pool.patients)
+
+
+def test_a_donor_who_may_not_give_gives_nothing_not_even_to_the_waiting_list() -> None:
+    import datetime as dt
+
+    from possible.domain import Donor, DonorStatus, Patient
+
+    day = dt.date(2026, 1, 1)
+    withdrawn = DonorStatus.WITHDRAWN
+    pool = Pool.build(
+        [Patient("p1"), Patient("p2")],
+        [
+            Donor("d1", "p1", consent=day),
+            Donor("d2", "p2", consent=day, status=withdrawn),
+            Donor("n1", consent=day),
+            Donor("n2", consent=day, status=withdrawn),
+        ],
+        [("n1", "p2", 1.0), ("n1", "p1", 1.0), ("n2", "p1", 1.0), ("d1", "p2", 1.0)],
+    )
+    result = solve(pool, max_cycle=3, max_chain=2, objective="uk")
+    # Only n1 -> p1, then d1 -> waiting list: p2's donor has withdrawn, so p2 cannot end a
+    # chain (d2 would have to give to the waiting list), and n2 gives to no one.
+    (chain,) = result.exchanges
+    assert [(t.donor, t.patient) for t in chain.transplants] == [("n1", "p1")]
+    assert chain.to_waiting_list == "d1"
+    assert result.ndds_to_waiting_list == ()
+    assert result.objective[1] == 2  # one transplant and one waiting-list gift, not n2's
+    reasons = {u.patient: u.reason for u in result.unmatched}
+    assert reasons == {"p2": UnmatchedReason.NO_PAIRED_DONOR}

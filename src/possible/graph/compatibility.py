@@ -9,10 +9,13 @@ two arcs may join the same two vertices through different donors (parallel arcs)
 A patient without any paired donor cannot take part in a cycle or pass a chain on, so they are
 not a vertex; the result reports them as unmatched with that reason.
 
-Whatever a pool's arcs say, nobody is selected who may not be: an arc is left out when its
-donor is not active (suspended, withdrawn, donated), or, in a pool that records clinical data,
-has no consent on record, and when its patient is not active. So withdrawing a donor in a file
-whose arcs were written earlier takes effect at the next solve.
+Whatever a pool's arcs say, nobody is selected who may not be. A donor who is not active
+(suspended, withdrawn, donated), or whose record carries clinical data but no consent date, is
+left out of the graph altogether: no arcs, no place in a pair (a pair whose donors are all
+left out is no vertex), no chain to start or end, no gift to the waiting list. Arcs to a patient
+who is not active are left out too. So withdrawing a donor in a file whose arcs were written
+earlier takes effect at the next solve. Records without clinical fields (kep_solver's and
+PrefLib's formats, our version 1) carry neither status nor consent, so their donors may give.
 """
 
 from __future__ import annotations
@@ -48,9 +51,11 @@ class CompatibilityGraph:
     donor_indptr, donor_index
         CSR lists of the donors of each vertex (an NDD's list holds itself).
     patient_vertex
-        Pair vertex of each patient of the pool, ``-1`` for a patient without a paired donor.
+        Pair vertex of each patient of the pool, ``-1`` for a patient without a paired donor
+        who may give.
     donor_vertex
-        Vertex of each donor of the pool.
+        Vertex of each donor of the pool, ``-1`` for a donor who may not give (see the
+        module's docstring).
     indptr, target, donor, score
         CSR arcs sorted by (source, target, donor): the target vertex (always a pair), the
         donor index giving the kidney, and the arc's score.
@@ -152,35 +157,35 @@ def build_graph(pool: Pool) -> CompatibilityGraph:
     """
     n_patients = len(pool.patients)
     n_donors = len(pool.donors)
+    selectable = _selectable_donors(pool)
     donor_patient = np.array(
         [pool.patient_index(d.patient) if d.patient is not None else -1 for d in pool.donors],
         dtype=np.int64,
     ).reshape(n_donors)
+    paired = (donor_patient >= 0) & selectable
     has_donor = np.zeros(n_patients, dtype=bool)
-    has_donor[donor_patient[donor_patient >= 0]] = True
+    has_donor[donor_patient[paired]] = True
     vertex_patient = np.flatnonzero(has_donor).astype(np.int32)
     n_pairs = int(vertex_patient.shape[0])
-    ndd_donor = np.flatnonzero(donor_patient < 0).astype(np.int32)
+    ndd_donor = np.flatnonzero((donor_patient < 0) & selectable).astype(np.int32)
     n_ndds = int(ndd_donor.shape[0])
 
     patient_vertex = np.full(n_patients, -1, dtype=np.int32)
     patient_vertex[vertex_patient] = np.arange(n_pairs, dtype=np.int32)
-    donor_vertex = np.empty(n_donors, dtype=np.int32)
-    paired = donor_patient >= 0
+    donor_vertex = np.full(n_donors, -1, dtype=np.int32)
     donor_vertex[paired] = patient_vertex[donor_patient[paired]]
     donor_vertex[ndd_donor] = n_pairs + np.arange(n_ndds, dtype=np.int32)
 
-    # Donors of each vertex, in donor-index order.
-    order = np.argsort(donor_vertex, kind="stable")
-    donor_counts = np.bincount(donor_vertex, minlength=n_pairs + n_ndds)
+    # Donors of each vertex, in donor-index order (donors left out belong to none).
+    members = np.flatnonzero(donor_vertex >= 0)
+    order = members[np.argsort(donor_vertex[members], kind="stable")]
+    donor_counts = np.bincount(donor_vertex[members], minlength=n_pairs + n_ndds)
     donor_indptr = np.zeros(n_pairs + n_ndds + 1, dtype=np.int64)
     np.cumsum(donor_counts, out=donor_indptr[1:])
 
     arcs = pool.arcs
     tgt = patient_vertex[arcs.patient]
-    usable = (
-        (tgt >= 0) & _selectable_donors(pool)[arcs.donor] & _active_patients(pool)[arcs.patient]
-    )
+    usable = (tgt >= 0) & selectable[arcs.donor] & _active_patients(pool)[arcs.patient]
     a_src = donor_vertex[arcs.donor[usable]]
     a_tgt = tgt[usable]
     a_donor = arcs.donor[usable]
@@ -212,15 +217,14 @@ def build_graph(pool: Pool) -> CompatibilityGraph:
 
 
 def _selectable_donors(pool: Pool) -> NDArray[np.bool_]:
-    """Whether each donor may give: active, and with consent on record in a clinical pool.
+    """Whether each donor may give.
 
-    Formats without clinical fields (kep_solver's, PrefLib's, our version 1) record neither
-    status nor consent, so there every donor in the file may give.
+    Active, and with consent on record if the record carries clinical data (a record without
+    any, as kep_solver's formats give, records no consent either).
     """
-    clinical = any(d.clinical for d in pool.donors) or any(p.clinical for p in pool.patients)
     return np.array(
         [
-            d.status is DonorStatus.ACTIVE and (d.consent is not None or not clinical)
+            d.status is DonorStatus.ACTIVE and (d.consent is not None or not d.clinical)
             for d in pool.donors
         ],
         dtype=bool,

@@ -18,7 +18,7 @@ from possible.optimise.result import MatchingResult, Status, UnmatchedReason
 __all__ = ["result_json", "result_summary", "write_result_json"]
 
 _REASONS = {
-    UnmatchedReason.NO_PAIRED_DONOR: "no paired donor in the pool",
+    UnmatchedReason.NO_PAIRED_DONOR: "no paired donor in the pool who may give",
     UnmatchedReason.NO_COMPATIBLE_DONOR: "no compatible donor",
     UnmatchedReason.NO_EXCHANGE_WITHIN_CAPS: "compatible donors, but no exchange within the caps",
     UnmatchedReason.OUTCOMPETED: "compatible only in exchanges that lost to better ones",

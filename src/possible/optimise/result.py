@@ -36,7 +36,8 @@ class UnmatchedReason(enum.Enum):
     """Why a patient receives no transplant in this run."""
 
     NO_PAIRED_DONOR = "no_paired_donor"
-    """The patient has no paired donor in the pool, so cannot join an exchange."""
+    """The patient has no paired donor in the pool who may give (none, or all withdrawn,
+    suspended or without consent), so cannot join an exchange."""
     NO_COMPATIBLE_DONOR = "no_compatible_donor"
     """No donor in the pool is compatible with the patient."""
     NO_EXCHANGE_WITHIN_CAPS = "no_exchange_within_caps"

@@ -406,7 +406,7 @@ function renderResult(body, run) {
   });
   if (res.unmatched) {
     const why = {
-      no_paired_donor: "no paired donor in the pool, so no exchange can include them",
+      no_paired_donor: "no paired donor in the pool who may give, so no exchange can include them",
       no_compatible_donor: "no compatible donor in this pool",
       no_exchange_within_caps: "compatible donors exist, but no cycle or chain within the length limits reaches them",
       outcompeted: "compatible only in exchanges that lost to better ones",
