@@ -209,3 +209,30 @@ def test_every_bad_field_and_every_bad_reference_is_reported_in_one_pass() -> No
         ("p2", "declined_donors"),
         ("d3", "patient"),  # and an arc to no one
     ]
+
+
+def test_given_arcs_that_records_merely_leave_open_are_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # d1 is not typed at DQ, where p2 has antibodies; d2 is A2, which the run's A2 rule may
+    # allow to give to an O patient with a low titre. Neither is a contradiction.
+    doc = {
+        "format": "possible.pool",
+        "version": 2,
+        "patients": [
+            {"id": "p1", "blood_group": "O", "anti_a_titre": 4},
+            {"id": "p2", "blood_group": "A", "unacceptable": ["DQ2", "DPB1*04:01"]},
+        ],
+        "donors": [
+            {"id": "d1", "patient": "p1", "blood_group": "A", "hla": ["A1", "B8", "DR4"]},
+            {"id": "d2", "patient": "p2", "blood_group": "A", "subgroup": "A2"},
+        ],
+        "arcs": [
+            {"donor": "d1", "patient": "p2", "score": 1.0},
+            {"donor": "d2", "patient": "p1", "score": 1.0},
+        ],
+    }
+    with caplog.at_level("WARNING"):
+        pool = read_pool_json(json.dumps(doc))
+    assert len(pool.arcs) == 2
+    assert not caplog.records  # reading computes no cPRA

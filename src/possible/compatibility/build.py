@@ -44,7 +44,7 @@ from possible.hla.nomenclature import Nomenclature, nomenclature
 from possible.hla.typing import TokenSpace, crossmatch_typing, read_names, typed_loci
 from possible.optimise.result import MatchingResult, UnmatchedReason
 
-__all__ = ["Compatibility", "Exclusion", "Rules", "Verdict", "build_arcs"]
+__all__ = ["Compatibility", "Exclusion", "Rules", "Verdict", "build_arcs", "given_arc_conflicts"]
 
 DAYS_PER_YEAR = 365.25
 
@@ -283,19 +283,7 @@ class Compatibility:
         if not wanted:
             return []
         typed = self.typings[i]
-        own = {s.token for s in read_names(self.pool.donors[i].hla, record="", field="")}
-        space = TokenSpace(set(wanted) | set(typed), table=self.table)
-        out = []
-        for u in wanted:
-            ui = space.index[u]
-            carriers = [
-                t if t in own else f"{t} (inferred from DRB1)"
-                for t in typed
-                if ui in space.carried(t)
-            ]
-            if carriers:
-                how = ", ".join(carriers)
-                out.append(f"unacceptable antigen {u}: the donor is typed {how}")
+        out = _carried(self.pool.donors[i].hla, typed, wanted, self.table)
         covered = typed_loci(typed, self.table)
         for locus in dict.fromkeys(self.table.locus(u) for u in wanted):
             if locus not in covered:
@@ -305,6 +293,74 @@ class Compatibility:
                     f"unacceptable antigens ({listed})"
                 )
         return out
+
+
+def _carried(
+    names: Sequence[str], typed: Sequence[str], wanted: Sequence[str], table: Nomenclature
+) -> list[str]:
+    """Name each of `wanted` the donor may carry, with the donor's typed name for it.
+
+    `names` are the donor's names as recorded, `typed` the tokens read from them (with any
+    DR51/52/53 inferred from DRB1, which is said so).
+    """
+    own = {s.token for s in read_names(names, record="", field="", table=table)}
+    space = TokenSpace(set(wanted) | set(typed), table=table)
+    out = []
+    for u in wanted:
+        ui = space.index[u]
+        carriers = [
+            t if t in own else f"{t} (inferred from DRB1)" for t in typed if ui in space.carried(t)
+        ]
+        if carriers:
+            out.append(f"unacceptable antigen {u}: the donor is typed {', '.join(carriers)}")
+    return out
+
+
+def given_arc_conflicts(pool: Pool, table: Nomenclature | None = None) -> list[tuple[int, str]]:
+    """Find a pool's given arcs that its own clinical records rule out.
+
+    Only recorded facts count: blood groups that cannot give (an A2 or A2B donor is left to the
+    run's A2 rule), an unacceptable antigen the donor may carry, a donor the patient's centre
+    declined, a donor above the centre's age limit. What a record merely lacks (a typing at
+    some locus, a consent date) is not a contradiction; the graph leaves out donors who may
+    not give.
+
+    Returns
+    -------
+    list
+        ``(arc index, reason)`` for each such arc, reasons joined by ``"; "``.
+    """
+    table = table or nomenclature()
+    arcs = pool.arcs
+    if not arcs.donor.size:
+        return []
+    typings, unacceptable, _ = _read_all(pool, table)
+    space = TokenSpace(
+        {t for ts in typings for t in ts} | {t for ts in unacceptable for t in ts}, table=table
+    )
+    positive = space.hits(list(unacceptable), space.bitsets(typings), len(typings))
+    out: list[tuple[int, str]] = []
+    for k, (i, j) in enumerate(zip(arcs.donor.tolist(), arcs.patient.tolist(), strict=True)):
+        donor, patient = pool.donors[i], pool.patients[j]
+        why: list[str] = []
+        dg, pg = donor.blood_group, patient.blood_group
+        if (
+            dg is not None
+            and pg is not None
+            and not dg.can_give_to(pg)
+            and donor.subgroup not in ("A2", "A2B")
+        ):
+            why.append(f"blood group {dg.value} cannot give to {pg.value}")
+        if positive[j, i]:
+            why.extend(_carried(donor.hla, typings[i], unacceptable[j], table))
+        if donor.id in patient.declined_donors:
+            why.append("the patient's centre has declined this donor")
+        limit = patient.max_donor_age
+        if limit is not None and donor.age is not None and donor.age > limit:
+            why.append(f"donor age {donor.age:g} is above the centre's limit {limit:g}")
+        if why:
+            out.append((k, "; ".join(why)))
+    return out
 
 
 def build_arcs(

@@ -29,8 +29,6 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import numpy as np
-
 from possible.domain import Donor, DonorStatus, Patient, PatientStatus, Pool
 from possible.errors import FormatError, InputError, ValidationError, ValidationErrors
 from possible.formats._fields import (
@@ -335,36 +333,26 @@ def _check_given_arcs(pool: Pool) -> None:
     """Refuse arcs of a version 2 file that its own clinical records rule out.
 
     Given arcs may come from elsewhere (a lab's crossmatch, another programme's run), but one
-    that crosses a recorded blood group, an unacceptable antigen, a centre's exclusion or a
-    donor's own patient is a contradiction, not a choice: every such arc is reported at once.
-    Arcs of donors or patients who may not be selected (withdrawn, suspended, no consent)
-    are not errors: the compatibility graph leaves them out (:mod:`possible.graph`).
+    that crosses a recorded blood group, an unacceptable antigen or a centre's exclusion is a
+    contradiction, not a choice: every such arc is reported at once
+    (:func:`possible.compatibility.build.given_arc_conflicts`). Arcs of donors or patients who
+    may not be selected (withdrawn, suspended, no consent) are not errors: the compatibility
+    graph leaves them out (:mod:`possible.graph`).
     """
     clinical = any(p.clinical for p in pool.patients) or any(d.clinical for d in pool.donors)
     if not pool.arcs.donor.size or not clinical:
         return
-    from possible.compatibility.build import Exclusion, build_arcs
+    from possible.compatibility.build import given_arc_conflicts
 
-    compat = build_arcs(pool, scoring="transplants")
-    found = compat.exclusion[pool.arcs.donor, pool.arcs.patient]
-    errors: list[InputError] = []
-    for k in np.flatnonzero(found >= Exclusion.OWN_DONOR).tolist():
-        i, j = int(pool.arcs.donor[k]), int(pool.arcs.patient[k])
-        donor, patient = pool.donors[i], pool.patients[j]
-        if found[k] in (Exclusion.DONOR_UNAVAILABLE, Exclusion.PATIENT_UNAVAILABLE):
-            continue
-        if found[k] == Exclusion.BLOOD_GROUP and (
-            donor.blood_group is None or patient.blood_group is None
-        ):
-            continue
-        why = "; ".join(compat.explain(donor.id, patient.id).reasons)
-        errors.append(
-            ValidationError(
-                f"arc to {patient.id!r} contradicts the clinical records: {why}",
-                record=donor.id,
-                field="arcs",
-            )
+    errors: list[InputError] = [
+        ValidationError(
+            f"arc to {pool.patients[int(pool.arcs.patient[k])].id!r} contradicts the clinical "
+            f"records: {why}",
+            record=pool.donors[int(pool.arcs.donor[k])].id,
+            field="arcs",
         )
+        for k, why in given_arc_conflicts(pool)
+    ]
     if errors:
         raise ValidationErrors(errors)
 
