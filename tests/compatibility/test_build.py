@@ -93,12 +93,17 @@ def test_dr51_52_53_follow_from_drb1_when_not_typed() -> None:
         [
             donor("d-DR17", "own", hla=("A1", "B8", "DRB1*03:01", "DR1")),  # DR17 brings DR52
             donor("d-DR1-DR8", None, hla=("A1", "B8", "DR1", "DR8")),  # no DRB3/4/5 product
-            donor("d-typed", None, hla=("A1", "B8", "DR17", "DR53")),  # DRB3/4/5 typed: stands
+            donor("d-typed", None, hla=("A1", "B8", "DR1", "DR4", "DR53")),  # DRB4 typed
+            # DR53 typed, DR52 not: DR17's DR52 is still inferred.
+            donor("d-partial", None, hla=("A1", "B8", "DR17", "DR4", "DR53")),
+            donor("d-DRB3", None, hla=("A1", "B8", "DR17", "DRB3*01:01")),  # DRB3 typed: stands
         ],
     )
     assert reason(pool, "d-DR17", "anti-DR52") is Exclusion.UNACCEPTABLE_ANTIGEN
     assert reason(pool, "d-DR1-DR8", "anti-DR52") is Exclusion.COMPATIBLE
     assert reason(pool, "d-typed", "anti-DR52") is Exclusion.COMPATIBLE
+    assert reason(pool, "d-partial", "anti-DR52") is Exclusion.UNACCEPTABLE_ANTIGEN
+    assert reason(pool, "d-DRB3", "anti-DR52") is Exclusion.UNACCEPTABLE_ANTIGEN
     assert build_arcs(pool).explain("d-DR17", "anti-DR52").reasons == (
         "unacceptable antigen DR52: the donor is typed DR52 (inferred from DRB1)",
     )

@@ -59,6 +59,7 @@ def test_names_read_as_labs_write_them(name: str, expected: list[str]) -> None:
         ("A*99:01", "allele group 'A\\*99' in 'A\\*99:01' is not a known A group"),
         ("DRB1*99:01", "not a known DRB1 group"),
         ("A*00:00", "not a known A group"),
+        ("A*02:01/B*07:02", "mixes loci"),
         ("", "empty HLA name"),
     ],
 )

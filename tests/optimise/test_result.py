@@ -155,3 +155,11 @@ def test_a_solved_result_serialises() -> None:
     assert doc["input_digest"] == pool.digest()
     assert {"graph", "enumerate", "model", "solve"} <= set(doc["timings"])
     assert all(isinstance(v, float) for v in doc["timings"].values())
+
+
+def test_a_level_worth_zero_shows_its_absolute_gap() -> None:
+    from possible.optimise.result import Level
+
+    assert Level("x", "x", "max", 0.0, 3.0).gap == 3.0
+    assert Level("x", "x", "max", 10.0, 12.0).gap == pytest.approx(0.2)
+    assert math.isnan(Level("x", "x", "max", math.nan, 12.0).gap)

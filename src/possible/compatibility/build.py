@@ -160,6 +160,9 @@ class Compatibility:
     def ruled_out(self, patient_id: str) -> dict[str, int]:
         """How many donors are ruled out for one patient, per reason (their own left out).
 
+        Each donor counts once, under the first reason that applies (the order of
+        :class:`Exclusion`); :meth:`explain` lists them all for one donor.
+
         Examples
         --------
         >>> import datetime as dt

@@ -121,7 +121,7 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 def _mode_for(target: Path) -> int:
     """Return the permission bits a file written at `target` should get."""
     try:
-        return stat.S_IMODE(target.stat().st_mode)
+        return stat.S_IMODE(target.stat().st_mode) & 0o777  # never setuid, setgid or sticky
     except FileNotFoundError:
         return 0o666 & ~_umask()
 

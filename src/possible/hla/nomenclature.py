@@ -171,6 +171,8 @@ class Nomenclature:
         out = [self._molecular(first, name)]
         for alternative in rest:
             full = alternative if "*" in alternative else f"{prefix}*{alternative}"
+            if full.split("*", 1)[0].upper() != prefix.upper():
+                raise ValueError(f"ambiguity {name!r} mixes loci: its alternatives must share one")
             out.append(self._molecular(full, name))
         return tuple(dict.fromkeys(s for group in out for s in group))
 

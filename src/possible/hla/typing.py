@@ -103,7 +103,9 @@ def _same_antigen(
 def crossmatch_typing(tokens: Sequence[str], table: Nomenclature) -> tuple[str, ...]:
     """Return a donor's tokens with the DR51/52/53 antigens their DRB1 antigens imply.
 
-    Nothing is added when the donor is typed at DRB3/4/5 already (that typing stands).
+    Each DRB1 antigen brings its haplotype's DRB3/4/5 antigen unless the donor is typed at
+    that antigen's own locus (DRB3 for DR52, DRB4 for DR53, DRB5 for DR51): a typing there
+    stands, one at another of the three loci does not.
 
     Examples
     --------
@@ -112,25 +114,30 @@ def crossmatch_typing(tokens: Sequence[str], table: Nomenclature) -> tuple[str, 
     ('A1', 'DRB1*03:01', 'DR4', 'DR52', 'DR53')
     >>> crossmatch_typing(("DR17", "DR52"), nomenclature())
     ('DR17', 'DR52')
+    >>> crossmatch_typing(("DR17", "DR4", "DR53"), nomenclature())
+    ('DR17', 'DR4', 'DR53', 'DR52')
     """
     loci = [table.locus(t) for t in tokens]
-    if any(locus in DRB345 for locus in loci):
-        return tuple(tokens)
-    implied = [table.drb345(t)[1] for t, locus in zip(tokens, loci, strict=True) if locus == "DRB1"]
-    return tuple(dict.fromkeys([*tokens, *(a for a in implied if a is not None)]))
+    typed = {locus for locus in loci if locus in DRB345}
+    implied = []
+    for t, locus in zip(tokens, loci, strict=True):
+        if locus == "DRB1":
+            antigen = table.drb345(t)[1]
+            if antigen is not None and table.locus(antigen) not in typed:
+                implied.append(antigen)
+    return tuple(dict.fromkeys([*tokens, *implied]))
 
 
 def typed_loci(tokens: Sequence[str], table: Nomenclature) -> frozenset[str]:
     """Return the loci a typing covers (``"B"`` covers Bw4/Bw6).
 
-    DRB3/4/5 count as covered when typed, or when every DRB1 token says which of them its
-    haplotype carries (:meth:`Nomenclature.drb345`): then their absence is known too.
+    DRB3, DRB4 and DRB5 each count as covered when typed, or when every DRB1 token says which
+    of them its haplotype carries (:meth:`Nomenclature.drb345`): then their absence is known
+    too.
     """
     loci = {table.locus(t) for t in tokens}
     drb1 = [t for t in tokens if table.locus(t) == "DRB1"]
     if drb1 and all(table.drb345(t)[0] for t in drb1):
-        loci.update(DRB345)
-    if loci & set(DRB345):
         loci.update(DRB345)
     return frozenset(loci)
 

@@ -121,10 +121,13 @@ class Level:
 
     @property
     def gap(self) -> float:
-        """Relative gap between bound and value (0 when proven optimal)."""
+        """Gap between bound and value, relative to the value (0 when proven optimal).
+
+        A value below 1 in size divides by 1 instead, so a level worth 0 shows its absolute gap.
+        """
         if math.isnan(self.bound) or math.isnan(self.value):
             return math.nan
-        denominator = max(abs(self.value), 1e-9)
+        denominator = max(abs(self.value), 1.0)
         return abs(self.bound - self.value) / denominator
 
 

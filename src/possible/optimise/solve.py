@@ -379,8 +379,10 @@ def _fill_unsettled(
     """Complete the levels a stopped run did not settle, in place.
 
     A level it never solved still has a value, that of the exchanges found (when there are
-    any), and a bound from :func:`_capacity_bound`, so that every level has a gap.
+    any), and a bound from :func:`_capacity_bound`, so that every level of a built model has
+    a gap.
     """
+    capacity = _capacity_rows(form.problem)
     for i, level in enumerate(levels):
         sign = 1.0 if level.sense is Sense.MAX else -1.0
         per_column = level.values(form.features)
@@ -388,13 +390,19 @@ def _fill_unsettled(
         if math.isnan(values[i]) and status is Status.FEASIBLE:
             values[i] = _reported(float(per_column @ x) + constant)
         if math.isnan(bounds[i]):
-            best = _capacity_bound(form.problem, sign * per_column)
-            if level.integral:  # whole values: the bound rounds towards them
+            best = _capacity_bound(capacity, sign * per_column)
+            if level.integral and math.isfinite(best):  # whole values: round towards them
                 best = math.floor(best + 1e-9)
             bounds[i] = _reported(sign * best + constant)
 
 
-def _capacity_bound(problem: MipProblem, objective: NDArray[np.float64]) -> float:
+def _capacity_rows(problem: MipProblem) -> csr_matrix:
+    """Return the capacity rows of `problem` (a pair receives, an NDD gives, at most once)."""
+    capacity = np.flatnonzero(problem.row_upper == 1.0)
+    return problem.matrix().tocsr()[capacity]
+
+
+def _capacity_bound(capacity: csr_matrix, objective: NDArray[np.float64]) -> float:
     """Return a cheap upper bound on ``max objective @ x`` from the capacity rows alone.
 
     Every column covers at least one capacity row (a pair receives, or an NDD gives, at most
@@ -403,15 +411,15 @@ def _capacity_bound(problem: MipProblem, objective: NDArray[np.float64]) -> floa
     or more: a feasible dual of the capacity rows, so the sum over the rows is a valid bound
     (weak, but it needs no LP).
     """
-    capacity = np.flatnonzero(problem.row_upper == 1.0)
-    if problem.n_cols == 0 or capacity.size == 0:
-        return 0.0 if problem.n_cols == 0 else math.inf
-    matrix = problem.matrix().tocsr()[capacity]
-    covered = np.asarray(matrix.sum(axis=0)).ravel()
-    share = np.where(covered > 0, np.maximum(objective, 0.0) / np.maximum(covered, 1.0), 0.0)
+    if capacity.shape[1] == 0:
+        return 0.0
+    covered = np.asarray(capacity.sum(axis=0)).ravel()
     if np.any((covered == 0) & (objective > 0)):
         return math.inf
-    best = matrix.multiply(share[None, :]).max(axis=1)
+    share = np.where(covered > 0, np.maximum(objective, 0.0) / np.maximum(covered, 1.0), 0.0)
+    if capacity.shape[0] == 0:
+        return 0.0
+    best = capacity.multiply(share[None, :]).max(axis=1)
     return float(np.asarray(best.todense()).sum())
 
 
