@@ -3,12 +3,13 @@ oracle (:meth:`Compatibility.explain`, which checks one pair at a time with plai
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
 import pytest
 
-from possible.compatibility import AboRule, Exclusion, Rules, build_arcs
+from possible.compatibility import AboRule, Exclusion, Rules, ScoringPolicy, build_arcs
 from possible.domain import BloodGroup as G
 from possible.domain import Donor, DonorStatus, Patient, PatientStatus, Pool
 from possible.errors import ValidationErrors
@@ -281,3 +282,55 @@ def test_bulk_arcs_agree_with_the_per_pair_oracle(seed: int) -> None:
             verdict = compat.explain(d.id, p.id)
             assert verdict.compatible == (not verdict.reasons), (d.id, p.id)
             assert ((i, j) in arcs) == verdict.compatible, (d.id, p.id, verdict.reasons)
+
+
+def test_the_run_date_is_the_pools_and_else_the_latest_listing_or_dialysis_date() -> None:
+    listed = dt.date(2024, 1, 1)
+    pool = Pool.build(
+        [patient("p1", listed=listed, dialysis_start=dt.date(2025, 6, 1)), patient("own")],
+        [donor("d", "own", consent=listed)],
+    )
+    policy = ScoringPolicy.from_mapping(
+        {"name": "t", "component": [{"name": "dialysis", "fact": "dialysis_years", "per_unit": 1}]}
+    )
+    # No run date: the latest date in the pool (the dialysis start), never a negative time.
+    compat = build_arcs(pool, scoring=policy)
+    assert compat.as_of == dt.date(2025, 6, 1)
+    assert compat.explain("d", "p1").breakdown == {"dialysis": 0.0}
+    dated = dataclasses.replace(pool, as_of=dt.date(2026, 6, 1))
+    compat = build_arcs(dated, scoring=policy)
+    assert compat.as_of == dt.date(2026, 6, 1)
+    assert compat.explain("d", "p1").breakdown["dialysis"] == pytest.approx(1.0, abs=0.01)
+
+
+def test_consent_dated_after_the_run_date_does_not_count_yet() -> None:
+    later = dt.date(2026, 6, 1)
+    pool = Pool.build(
+        [patient("p1"), patient("own")],
+        [donor("d-later", "own", consent=later), donor("d-now", None, consent=DAY)],
+    )
+    compat = build_arcs(pool, as_of=DAY)
+    assert Exclusion(int(compat.exclusion[0, 1])) is Exclusion.DONOR_UNAVAILABLE
+    assert compat.explain("d-later", "p1").reasons == (
+        "the donor's consent is dated 2026-06-01, after the run date 2026-01-01",
+    )
+    assert compat.explain("d-now", "p1").compatible
+    assert not build_arcs(pool, as_of=later).explain("d-later", "p1").reasons
+
+
+def test_age_limits_count_completed_years_and_an_unknown_age_is_not_within_a_limit() -> None:
+    pool = Pool.build(
+        [patient("limit-60", max_donor_age=60), patient("no-limit"), patient("own")],
+        [
+            donor("d-60.6", "own", age=60.6),
+            donor("d-61", None, age=61.0),
+            donor("d-unknown", None),
+        ],
+    )
+    assert reason(pool, "d-60.6", "limit-60") is Exclusion.COMPATIBLE
+    assert reason(pool, "d-61", "limit-60") is Exclusion.DONOR_TOO_OLD
+    assert reason(pool, "d-unknown", "limit-60") is Exclusion.DONOR_TOO_OLD
+    assert reason(pool, "d-unknown", "no-limit") is Exclusion.COMPATIBLE
+    assert build_arcs(pool).explain("d-unknown", "limit-60").reasons == (
+        "the donor's age is not recorded; the centre's limit is 60",
+    )

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -221,6 +222,11 @@ class Compatibility:
             reasons.append(f"the donor is {donor.status.value}")
         if donor.consent is None:
             reasons.append("the donor has no consent on record")
+        elif self.as_of is not None and donor.consent > self.as_of:
+            reasons.append(
+                f"the donor's consent is dated {donor.consent.isoformat()}, after the run date "
+                f"{self.as_of.isoformat()}"
+            )
         if patient.status is not PatientStatus.ACTIVE:
             reasons.append(f"the patient is {patient.status.value}")
         dg, pg = donor.blood_group, patient.blood_group
@@ -233,7 +239,9 @@ class Compatibility:
             if donor.id in patient.declined_donors:
                 reasons.append("the patient's centre has declined this donor")
             limit = patient.max_donor_age
-            if limit is not None and donor.age is not None and donor.age > limit:
+            if limit is not None and donor.age is None:
+                reasons.append(f"the donor's age is not recorded; the centre's limit is {limit:g}")
+            elif limit is not None and donor.age is not None and math.floor(donor.age) > limit:
                 reasons.append(f"donor age {donor.age:g} is above the centre's limit {limit:g}")
         basis: list[str] = []
         score = None
@@ -390,8 +398,9 @@ def build_arcs(
     panel
         Reference panel for patients whose cPRA is not recorded (the shipped one by default).
     as_of
-        Date of the matching run, for waiting time; by default the latest listing date in the
-        pool, so that the same pool always scores the same.
+        Date of the matching run, for waiting and dialysis time (and consent: one dated later
+        does not count yet); by default the pool's ``as_of``, else the latest listing or
+        dialysis date in the pool, so that the same pool always scores the same.
     table
         HLA nomenclature; the shipped one by default.
 
@@ -432,6 +441,7 @@ def build_arcs(
     n_p, n_d = len(patients), len(donors)
 
     typings, unacceptable, patient_typings = _read_all(pool, table)
+    as_of = _run_date(patients, as_of or pool.as_of)
 
     # Sensitisation: recorded cPRA stands; otherwise computed against the panel.
     missing = [j for j, p in enumerate(patients) if p.cpra is None]
@@ -461,16 +471,25 @@ def build_arcs(
         for j, p in enumerate(patients):
             for did in p.declined_donors:
                 declined[pool.donor_index(did), j] = True
-        ages = np.array([d.age if d.age is not None else np.nan for d in donors])
-        limits = np.array([p.max_donor_age or np.inf for p in patients])
-        with np.errstate(invalid="ignore"):
-            too_old = ages[:, None] > limits[None, :]
+        # Completed years, as centres state limits ("up to 60" takes a donor of 60.6); a
+        # donor whose age is not recorded cannot be shown to be within a limit.
+        ages = np.array([np.floor(d.age) if d.age is not None else np.inf for d in donors])
+        limits = np.array(
+            [p.max_donor_age if p.max_donor_age is not None else np.inf for p in patients]
+        )
+        too_old = (ages[:, None] > limits[None, :]) & np.isfinite(limits)[None, :]
     own = np.array(
         [pool.patient_index(d.patient) if d.patient is not None else -1 for d in donors],
         dtype=np.int64,
     )
     donor_off = np.array(
-        [d.status is not DonorStatus.ACTIVE or d.consent is None for d in donors], dtype=bool
+        [
+            d.status is not DonorStatus.ACTIVE
+            or d.consent is None
+            or (as_of is not None and d.consent > as_of)
+            for d in donors
+        ],
+        dtype=bool,
     )
     patient_off = np.array([p.status is not PatientStatus.ACTIVE for p in patients], dtype=bool)
     # Lowest-priority reason first, so that a higher one overwrites it.
@@ -486,11 +505,6 @@ def build_arcs(
     found_d, found_p = np.nonzero(exclusion == Exclusion.COMPATIBLE)
     arc_d: NDArray[np.int32] = found_d.astype(np.int32)
     arc_p: NDArray[np.int32] = found_p.astype(np.int32)
-    if as_of is None:
-        listed = [p.listed for p in patients if p.listed is not None]
-        as_of = max(listed) if listed else None
-    else:
-        _check_dates(patients, as_of)
     facts = _facts(pool, new_patients, typings, patient_typings, arc_d, arc_p, as_of, table)
     parts = policy.score(facts)
     total = np.zeros(arc_d.shape[0])
@@ -553,6 +567,19 @@ def _untyped(
     wanted = np.array([mask({table.locus(t) for t in u}) for u in unacceptable], dtype=np.int64)
     typed = np.array([mask(typed_loci(t, table)) for t in typings], dtype=np.int64)
     return np.asarray((wanted[None, :] & ~typed[:, None]) != 0)
+
+
+def _run_date(patients: Sequence[Patient], as_of: dt.date | None) -> dt.date | None:
+    """Return the run date.
+
+    That is `as_of` (checked against every patient's dates), else the latest date a patient
+    was listed or started dialysis, so that the same pool always scores the same.
+    """
+    if as_of is not None:
+        _check_dates(patients, as_of)
+        return as_of
+    days = [d for p in patients for d in (p.listed, p.dialysis_start) if d is not None]
+    return max(days) if days else None
 
 
 def _check_dates(patients: Sequence[Patient], as_of: dt.date) -> None:

@@ -220,11 +220,15 @@ def _selectable_donors(pool: Pool) -> NDArray[np.bool_]:
     """Whether each donor may give.
 
     Active, and with consent on record if the record carries clinical data (a record without
-    any, as kep_solver's formats give, records no consent either).
+    any, as kep_solver's formats give, records no consent either), dated no later than the
+    pool's run date.
     """
+    run = pool.as_of
     return np.array(
         [
-            d.status is DonorStatus.ACTIVE and (d.consent is not None or not d.clinical)
+            d.status is DonorStatus.ACTIVE
+            and (d.consent is not None or not d.clinical)
+            and (d.consent is None or run is None or d.consent <= run)
             for d in pool.donors
         ],
         dtype=bool,
