@@ -29,6 +29,8 @@ def count(locus: str, donor: tuple[str, ...], patient: tuple[str, ...]) -> int:
         (("A23", "A1"), ("A24", "A1"), 1),  # different splits of A9
         (("A*24:02", "A*01:01"), ("A24", "A1"), 0),  # alleles read as their antigens
         (("A2403", "A1"), ("A24", "A1"), 0),  # an associated antigen of A24
+        (("A2", "A24"), ("A9", "A24", "A2"), 0),  # a broad and its split are one antigen
+        (("A2", "A23"), ("A9", "A24", "A2"), 1),  # kept at the split: A23 is not A24
         (("A1", "A2"), (), -1),  # patient untyped at the locus
         (("B7",), ("A1", "A2"), -1),  # donor untyped at A
     ],

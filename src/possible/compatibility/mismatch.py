@@ -52,19 +52,22 @@ class LocusTypes:
         code = {a: i for i, a in enumerate(vocab)}
         slots = np.full((len(typings), 2), -1, dtype=np.int32)
         for row, typing in enumerate(typings):
-            found: list[int] = []
+            # One entry per antigen: names that may be the same antigen (a broad and its
+            # split, A9 and A24) are one, kept at the narrowest.
+            found: list[str] = []
             for token in typing:
                 if table.locus(token) != locus:
                     continue
                 antigen = table.antigen(token)
                 if antigen is None or antigen not in code:
                     continue
-                c = code[antigen]
-                if c not in found:
-                    found.append(c)
-                if len(found) == 2:
-                    break
-            slots[row, : len(found)] = found
+                same = next((k for k, b in enumerate(found) if table.related(antigen, b)), None)
+                if same is None:
+                    found.append(antigen)
+                elif found[same] in table.ancestors(antigen):
+                    found[same] = antigen
+            kept = [code[a] for a in found[:2]]
+            slots[row, : len(kept)] = kept
         self.slots = slots
         self.related = np.array([[table.related(a, b) for b in vocab] for a in vocab], dtype=bool)
 
