@@ -163,6 +163,7 @@ def test_clinical_pool_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
     doc = json.loads(result.stdout)
     assert doc["status"] == "optimal"
     assert doc["policy"]["scoring"] == "uk"
+    assert len(doc["policy"]["scoring_digest"]) == 16  # which table, not only its name
     assert doc["policy"]["as_of"] == "2026-01-01"
     assert "compatibility" in doc["timings"]
     transplants = [t for e in doc["exchanges"] for t in e["transplants"]]

@@ -170,6 +170,9 @@ def solve(
             result = compat.explain_unmatched(result)
             result.timings["compatibility"] = arc_seconds
             result.policy["scoring"] = compat.policy.name
+            result.policy["scoring_digest"] = compat.policy.digest()
+            if Path(scoring).suffix in (".toml", ".json"):
+                result.policy["scoring_file"] = scoring
             result.policy["as_of"] = compat.as_of and compat.as_of.isoformat()
             result.policy["a2_max_titre"] = a2_max_titre
             if compat.cpra_computed:

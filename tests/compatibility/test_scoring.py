@@ -84,6 +84,7 @@ def test_policy_files_in_toml_and_json(tmp_path: Path) -> None:
         ({"name": "x", "fact": "cpra"}, "exactly one of"),
         ({"name": "x", "points": 1, "colour": "red"}, "unknown key 'colour'"),
         ({"points": 1}, "needs a 'name'"),
+        ({"name": "x", "fact": "mismatch_level", "values": [[1, 10]], "max": 3}, "max caps"),
     ],
 )
 def test_bad_components_are_named(component: dict[str, object], message: str) -> None:
@@ -94,3 +95,24 @@ def test_bad_components_are_named(component: dict[str, object], message: str) ->
 def test_unknown_shipped_policy() -> None:
     with pytest.raises(PolicyError, match="unknown scoring policy 'nhs'"):
         scoring_policy("nhs")
+
+
+def test_the_highest_band_takes_its_upper_end() -> None:
+    policy = ScoringPolicy.from_mapping(
+        {
+            "name": "b",
+            "component": [
+                {"name": "s", "fact": "cpra", "bands": [[0.0, 0.95, 0], [0.95, 1.0, 10]]}
+            ],
+        }
+    )
+    got = policy.score(facts(cpra=[0.5, 0.95, 0.999, 1.0, 1.2, NAN]))["s"].tolist()
+    assert got == [0.0, 10.0, 10.0, 10.0, 0.0, 0.0]
+
+
+def test_a_policy_has_a_fingerprint_of_its_whole_table() -> None:
+    uk = scoring_policy("uk")
+    assert uk.digest() == scoring_policy("uk").digest()
+    assert uk.digest() != scoring_policy("transplants").digest()
+    same_name = ScoringPolicy("uk", uk.description, uk.components[:1])
+    assert same_name.digest() != uk.digest()

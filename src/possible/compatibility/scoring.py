@@ -36,6 +36,8 @@ point per transplant).
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
 import json
 import math
@@ -113,10 +115,14 @@ class Component:
         out = np.zeros(n)
         known = ~np.isnan(x)
         if self.bands is not None:
+            # Bands are [low, high), except the highest, which takes its upper end too: a
+            # band written [0.95, 1.0] must give a cPRA of 1.0 its points.
+            top = max(high for _, high, _ in self.bands)
             for low, high, pts in self.bands:
-                out[known & (x >= low) & (x < high)] = pts
+                inside = (x >= low) & ((x < high) | ((high == top) & (x == high)))
+                out[known & inside] = pts
         elif self.per_unit is not None:
-            out[known] = x[known] * self.per_unit
+            out[known] = np.maximum(x[known] * self.per_unit, 0.0)  # points are never negative
             if self.max is not None:
                 np.minimum(out, self.max, out=out)
         elif self.values is not None:
@@ -142,6 +148,11 @@ class ScoringPolicy:
     name: str
     description: str
     components: tuple[Component, ...]
+
+    def digest(self) -> str:
+        """Return a short fingerprint of the whole table, recorded with a run beside its name."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     def score(self, facts: ArcFacts) -> dict[str, NDArray[np.float64]]:
         """Points per component for every arc; the arc's score is their sum."""
@@ -229,6 +240,8 @@ def _component(source: str, k: int, raw: object) -> Component:
     kinds = [key for key in ("points", "bands", "per_unit", "values") if key in raw]
     if len(kinds) != 1:
         raise PolicyError(f"{source}: {where}: give exactly one of points, bands, per_unit, values")
+    if "max" in raw and kinds != ["per_unit"]:
+        raise PolicyError(f"{source}: {where}: max caps per_unit points only")
     if kinds == ["points"]:
         if "fact" in raw:
             raise PolicyError(f"{source}: {where}: constant points take no fact")
