@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import enum
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -153,7 +154,7 @@ def solve(
         compat = None
         if pool.clinical_arcs:
             t0 = time.perf_counter()
-            compat = _compatibility(pool, scoring, panel, a2_max_titre, as_of)
+            compat = _compatibility(pool, scoring, panel, a2_max_titre, as_of, file)
             pool = compat.pool
             arc_seconds = time.perf_counter() - t0
         with _progress() as say:
@@ -185,19 +186,30 @@ def solve(
 
 
 def _compatibility(
-    pool: Pool, scoring: str, panel: Path | None, a2_max_titre: int | None, as_of: str | None
+    pool: Pool,
+    scoring: str,
+    panel: Path | None,
+    a2_max_titre: int | None,
+    as_of: str | None,
+    source: Path | None,
 ) -> Compatibility:
     from possible.compatibility import AboRule, Rules, build_arcs
+    from possible.formats._source import sourced
     from possible.hla.cpra import Panel
 
     day = _run_date(as_of)
-    return build_arcs(
-        pool,
-        rules=Rules(abo=AboRule(a2_max_titre=a2_max_titre)),
-        scoring=scoring,
-        panel=None if panel is None else Panel.read(_existing(panel)),
-        as_of=day or pool.as_of,
-    )
+    reference = None if panel is None else Panel.read(_existing(panel))
+    with sourced(None if source is None else str(source)):  # errors in records name the file
+        return build_arcs(
+            pool,
+            rules=Rules(abo=AboRule(a2_max_titre=a2_max_titre)),
+            scoring=scoring,
+            panel=reference,
+            as_of=day or pool.as_of,
+        )
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _run_date(as_of: str | None) -> dt.date | None:
@@ -206,6 +218,8 @@ def _run_date(as_of: str | None) -> dt.date | None:
     if as_of is None:
         return None
     try:
+        if not _ISO_DAY.fullmatch(as_of):
+            raise ValueError(as_of)
         return dt.date.fromisoformat(as_of)
     except ValueError:
         raise PolicyError(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)") from None
@@ -241,7 +255,7 @@ def explain(
         pool = read_pool(_existing(file), as_of=_run_date(as_of))
         if not pool.clinical_arcs:
             _fail(f"{file}: its arcs are given, not derived from clinical records")
-        compat = _compatibility(pool, scoring, panel, a2_max_titre, as_of)
+        compat = _compatibility(pool, scoring, panel, a2_max_titre, as_of, file)
         for kind, wanted, index in (
             ("patient", patient, compat.pool.patient_index),
             ("donor", donor, compat.pool.donor_index),

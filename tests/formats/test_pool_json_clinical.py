@@ -236,3 +236,36 @@ def test_given_arcs_that_records_merely_leave_open_are_kept(
         pool = read_pool_json(json.dumps(doc))
     assert len(pool.arcs) == 2
     assert not caplog.records  # reading computes no cPRA
+
+
+@pytest.mark.parametrize(
+    ("patient", "accepted"),
+    [
+        ({"unacceptable": None}, False),  # null is not "no antibodies"
+        ({"unacceptable": ""}, False),
+        ({"hla": 0}, False),
+        ({"declined_donors": False}, False),
+        ({"status": None}, False),
+        ({"listed": "20250101"}, False),  # ISO 8601 basic form: not the format's dates
+        ({"listed": "2025-W01-1"}, False),
+        ({"listed": "2025-01-01"}, True),
+        ({"previous_transplants": 1.0}, True),  # JSON Schema's integers include 1.0
+        ({"anti_a_titre": 8.0}, True),
+        ({"previous_transplants": 1.5}, False),
+        ({"unacceptable": []}, True),
+    ],
+)
+def test_the_reader_and_the_schema_agree(patient: dict[str, object], accepted: bool) -> None:
+    doc = {
+        "format": "possible.pool",
+        "version": 2,
+        "patients": [{"id": "p1", **patient}],
+        "donors": [],
+    }
+    schema_ok = not list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc))
+    try:
+        read_pool_json(json.dumps(doc))
+        reader_ok = True
+    except (FormatError, ValidationErrors):
+        reader_ok = False
+    assert (schema_ok, reader_ok) == (accepted, accepted)

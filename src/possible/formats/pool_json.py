@@ -26,6 +26,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -57,6 +58,7 @@ FORMAT = "possible.pool"
 VERSION = 2
 """The newest version of the format; this module reads versions 1 and 2."""
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TOP_LEVEL = frozenset({"format", "version", "as_of", "patients", "donors", "arcs"})
 
 
@@ -272,7 +274,7 @@ def _patient(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Pati
         f.check()
         return Patient(pid, group, cpra)
     declined = f.call(
-        expect_list, record.get("declined_donors") or [], record_id=pid, field="declined_donors"
+        expect_list, record.get("declined_donors", []), record_id=pid, field="declined_donors"
     )
     patient = Patient(
         pid,
@@ -358,7 +360,8 @@ def _check_given_arcs(pool: Pool) -> None:
 
 
 def _names(record: dict[str, object], key: str, record_id: str) -> tuple[str, ...]:
-    values = expect_list(record.get(key) or [], record_id=record_id, field=key)
+    # Absent means none; anything else must be a list (null, "" or 0 are not "none").
+    values = expect_list(record.get(key, []), record_id=record_id, field=key)
     for k, v in enumerate(values):
         if not isinstance(v, str):
             raise FormatError(
@@ -380,6 +383,8 @@ def _text(value: object, *, record_id: str | None, field: str) -> str:
 def _date(value: object, *, record_id: str | None, field: str) -> dt.date:
     text = _text(value, record_id=record_id, field=field)
     try:
+        if not _ISO_DAY.fullmatch(text):  # Python's fromisoformat also takes 20250101
+            raise ValueError(text)
         return dt.date.fromisoformat(text)
     except ValueError:
         raise ValidationError(
@@ -388,6 +393,9 @@ def _date(value: object, *, record_id: str | None, field: str) -> dt.date:
 
 
 def _count(value: object, *, record_id: str | None, field: str) -> int:
+    # JSON Schema counts 1.0 as an integer, so the reader does too.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValidationError(
             f"expected a whole number >= 0, got {describe(value)}", record=record_id, field=field
@@ -419,9 +427,9 @@ E = TypeVar("E", PatientStatus, DonorStatus)
 
 
 def _status(record: dict[str, object], record_id: str, kind: type[E]) -> E:
-    value = record.get("status")
-    if value is None:
+    if "status" not in record:
         return kind("active")
+    value = record["status"]
     try:
         return kind(value)
     except ValueError:
