@@ -277,7 +277,11 @@ def test_explain_says_why_a_transplant_is_ruled_out_or_possible(
     result = runner.invoke(app, ["explain", str(path), "p1", "--json"])
     assert json.loads(result.stdout) == {
         "patient": "p1",
+        "status": "active",
+        "own_donors": {"d1": []},
+        "can_join_an_exchange": True,
         "compatible_donors": [],
+        "compatible_but_cannot_give": {},
         "excluded": {"unacceptable_antigen": 1},
     }
     result = runner.invoke(app, ["explain", str(path), "p9"])
@@ -314,3 +318,25 @@ def test_a_run_date_on_the_command_line_gives_ages_from_dates_of_birth(
     result = runner.invoke(app, ["solve", str(path), "--as-of", "2026-01-01", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["policy"]["as_of"] == "2026-01-01"
+
+
+def test_explain_a_patient_whose_donor_withdrew_and_a_donor_whose_patient_is_suspended(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = _tiny_clinical_pool(tmp_path)
+    doc = json.loads(path.read_text())
+    doc["donors"][0]["status"] = "withdrawn"  # p1's only donor
+    doc["patients"].append({"id": "p3", "blood_group": "O", "status": "suspended"})
+    doc["donors"].append({"id": "d3", "patient": "p3", "blood_group": "O", "hla": ["A3", "B7"],
+                          "consent": "2026-01-01"})  # fmt: skip
+    path.write_text(json.dumps(doc))
+    result = runner.invoke(app, ["explain", str(path), "p1"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[:3] == [
+        "p1: active",
+        "  own donor d1: the donor is withdrawn",
+        "  cannot join an exchange (not active, or no own donor who may give)",
+    ]
+    summary = json.loads(runner.invoke(app, ["explain", str(path), "p2", "--json"]).stdout)
+    assert summary["compatible_but_cannot_give"] == {"d3": "their patient p3 is suspended"}
+    assert "d3" not in summary["compatible_donors"]

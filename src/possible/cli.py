@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -267,7 +267,7 @@ def explain(
                     _fail(f"{file}: no {kind} {wanted!r}")
         if donor is not None:
             verdict = compat.explain(donor, patient)
-            doc: dict[str, object] = {
+            doc: dict[str, Any] = {
                 "donor": donor,
                 "patient": patient,
                 "compatible": verdict.compatible,
@@ -288,15 +288,21 @@ def explain(
                     level = verdict.mismatch[1] or "unknown"
                     lines.append(f"  HLA mismatch {verdict.mismatch[0]}, level {level}")
         else:
-            j = compat.pool.patient_index(patient)
-            arcs = compat.pool.arcs
-            givers = [compat.pool.donors[int(i)].id for i in arcs.donor[arcs.patient == j]]
-            ruled = compat.ruled_out(patient)
-            doc = {"patient": patient, "compatible_donors": givers, "excluded": ruled}
-            lines = [f"{patient}: {len(givers)} possible donor(s)"]
+            doc = compat.patient_summary(patient)
+            lines = [f"{patient}: {doc['status']}"]
+            for own, why in doc["own_donors"].items():
+                lines.append(f"  own donor {own}: {'; '.join(why) if why else 'may give'}")
+            if not doc["can_join_an_exchange"]:
+                lines.append("  cannot join an exchange (not active, or no own donor who may give)")
+            givers = doc["compatible_donors"]
+            lines.append(f"  {len(givers)} compatible donor(s) who can give")
             if givers:
-                lines.append("  " + ", ".join(givers))
-            lines += [f"  ruled out, {k.replace('_', ' ')}: {n}" for k, n in ruled.items()]
+                lines.append("    " + ", ".join(givers))
+            for other, why in doc["compatible_but_cannot_give"].items():
+                lines.append(f"  compatible, cannot give: {other} ({why})")
+            lines += [
+                f"  ruled out, {k.replace('_', ' ')}: {n}" for k, n in doc["excluded"].items()
+            ]
     if as_json:
         typer.echo(json.dumps(doc, indent=1, sort_keys=True))
     else:

@@ -26,6 +26,7 @@ import enum
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -38,7 +39,7 @@ from possible.compatibility.mismatch import (
     mismatch_level,
 )
 from possible.compatibility.scoring import ArcFacts, ScoringPolicy, scoring_policy
-from possible.domain import DonorStatus, Patient, PatientStatus, Pool
+from possible.domain import Donor, DonorStatus, Patient, PatientStatus, Pool
 from possible.errors import InputError, ValidationError, ValidationErrors
 from possible.hla.cpra import Panel, cpra
 from possible.hla.nomenclature import Nomenclature, nomenclature
@@ -186,6 +187,38 @@ class Compatibility:
             if e not in (Exclusion.COMPATIBLE, Exclusion.OWN_DONOR) and found[e.value]
         }
 
+    def patient_summary(self, patient_id: str) -> dict[str, Any]:
+        """Summarise what a coordinator asks first about one patient (JSON-ready).
+
+        The patient's status; their own donors, each with why they may not give (if so);
+        the donors who are compatible, split into those who can give in an exchange and those
+        who cannot (their own patient is not active); and how many donors each rule ruled out
+        (:meth:`ruled_out`).
+        """
+        pool = self.pool
+        j = pool.patient_index(patient_id)
+        patient = pool.patients[j]
+        own = {d.id: _unavailable(d, self.as_of) for d in pool.donors if d.patient == patient.id}
+        usable: list[str] = []
+        blocked: dict[str, str] = {}
+        for i in pool.arcs.donor[pool.arcs.patient == j].tolist():
+            donor = pool.donors[int(i)]
+            partner = pool.patients[pool.patient_index(donor.patient)] if donor.patient else None
+            if partner is not None and partner.status is not PatientStatus.ACTIVE:
+                blocked[donor.id] = f"their patient {partner.id} is {partner.status.value}"
+            else:
+                usable.append(donor.id)
+        return {
+            "patient": patient.id,
+            "status": patient.status.value,
+            "own_donors": {d: list(why) for d, why in own.items()},
+            "can_join_an_exchange": patient.status is PatientStatus.ACTIVE
+            and any(not why for why in own.values()),
+            "compatible_donors": usable,
+            "compatible_but_cannot_give": blocked,
+            "excluded": self.ruled_out(patient.id),
+        }
+
     def explain_unmatched(self, result: MatchingResult) -> MatchingResult:
         """Attach :meth:`ruled_out` to each unmatched patient of `result` with no compatible donor.
 
@@ -218,15 +251,7 @@ class Compatibility:
         reasons: list[str] = []
         if donor.patient == patient.id:
             reasons.append("the donor is the patient's own donor")
-        if donor.status is not DonorStatus.ACTIVE:
-            reasons.append(f"the donor is {donor.status.value}")
-        if donor.consent is None:
-            reasons.append("the donor has no consent on record")
-        elif self.as_of is not None and donor.consent > self.as_of:
-            reasons.append(
-                f"the donor's consent is dated {donor.consent.isoformat()}, after the run date "
-                f"{self.as_of.isoformat()}"
-            )
+        reasons.extend(_unavailable(donor, self.as_of))
         if patient.status is not PatientStatus.ACTIVE:
             reasons.append(f"the patient is {patient.status.value}")
         dg, pg = donor.blood_group, patient.blood_group
@@ -304,6 +329,21 @@ class Compatibility:
                     f"unacceptable antigens ({listed})"
                 )
         return out
+
+
+def _unavailable(donor: Donor, as_of: dt.date | None) -> list[str]:
+    """Why a donor may not give at all (empty if they may): status and consent."""
+    out = []
+    if donor.status is not DonorStatus.ACTIVE:
+        out.append(f"the donor is {donor.status.value}")
+    if donor.consent is None:
+        out.append("the donor has no consent on record")
+    elif as_of is not None and donor.consent > as_of:
+        out.append(
+            f"the donor's consent is dated {donor.consent.isoformat()}, after the run date "
+            f"{as_of.isoformat()}"
+        )
+    return out
 
 
 def _carried(
@@ -482,15 +522,7 @@ def build_arcs(
         [pool.patient_index(d.patient) if d.patient is not None else -1 for d in donors],
         dtype=np.int64,
     )
-    donor_off = np.array(
-        [
-            d.status is not DonorStatus.ACTIVE
-            or d.consent is None
-            or (as_of is not None and d.consent > as_of)
-            for d in donors
-        ],
-        dtype=bool,
-    )
+    donor_off = np.array([bool(_unavailable(d, as_of)) for d in donors], dtype=bool)
     patient_off = np.array([p.status is not PatientStatus.ACTIVE for p in patients], dtype=bool)
     # Lowest-priority reason first, so that a higher one overwrites it.
     exclusion[too_old] = Exclusion.DONOR_TOO_OLD
