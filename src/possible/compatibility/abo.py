@@ -41,7 +41,10 @@ class AboRule:
     def __post_init__(self) -> None:
         t = self.a2_max_titre
         if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 1):
-            raise PolicyError(f"a2_max_titre must be a whole number >= 1, got {t!r}")
+            raise PolicyError(
+                f"the A2 rule's anti-A titre limit (a2_max_titre, --a2-max-titre) must be a "
+                f"whole number >= 1, got {t!r}"
+            )
 
 
 def abo_matrix(

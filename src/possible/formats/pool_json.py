@@ -435,7 +435,9 @@ def _status(record: dict[str, object], record_id: str, kind: type[E]) -> E:
     except ValueError:
         allowed = ", ".join(m.value for m in kind)
         raise ValidationError(
-            f"unknown status {describe(value)} (expected one of {allowed})",
+            f"unknown status {value!r} (expected one of {allowed})"
+            if isinstance(value, str)
+            else f"expected a status ({allowed}), got {describe(value)}",
             record=record_id,
             field="status",
         ) from None

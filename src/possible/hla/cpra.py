@@ -188,7 +188,7 @@ def _warn_untyped_loci(
             "the cPRA panel (%s) is not typed at every locus of the patients' unacceptable "
             "antigens (%s patient(s)); those antibodies do not count towards a computed cPRA: "
             "record the lab's cRF, or use a panel typed there",
-            panel.source[:60],
+            panel.source.split(":", 1)[0],
             counts,
         )
 
