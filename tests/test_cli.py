@@ -340,3 +340,12 @@ def test_explain_a_patient_whose_donor_withdrew_and_a_donor_whose_patient_is_sus
     summary = json.loads(runner.invoke(app, ["explain", str(path), "p2", "--json"]).stdout)
     assert summary["compatible_but_cannot_give"] == {"d3": "their patient p3 is suspended"}
     assert "d3" not in summary["compatible_donors"]
+
+
+def test_clinical_options_on_a_pool_with_given_arcs_are_refused(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app,
+        ["solve", str(GOLDEN / "kep_v2.json"), "--scoring", "transplants", "--a2-max-titre", "8"],
+    )
+    assert result.exit_code == 2
+    assert "--scoring and --a2-max-titre apply to clinical pools only" in result.stderr

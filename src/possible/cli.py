@@ -57,10 +57,11 @@ class PoolFormat(enum.StrEnum):
 
 # Options of the commands that derive arcs from clinical records.
 ScoringOption = Annotated[
-    str,
+    str | None,
     typer.Option(
-        help="For a clinical pool (no arcs given): arc scoring policy, uk, transplants, "
-        "or a points table file (.toml/.json)."
+        help="For a clinical pool (no arcs given): arc scoring policy, uk (the default), "
+        "transplants, or a points table file (.toml/.json).",
+        show_default=False,
     ),
 ]
 PanelOption = Annotated[
@@ -127,7 +128,7 @@ def solve(
     example: Annotated[
         bool, typer.Option("--example", help="Solve the bundled 60-patient demo pool.")
     ] = False,
-    scoring: ScoringOption = "uk",
+    scoring: ScoringOption = None,
     panel: PanelOption = None,
     a2_max_titre: A2Option = None,
     as_of: AsOfOption = None,
@@ -152,6 +153,17 @@ def solve(
         pool = _example_pool() if example else read_pool(_existing(file), as_of=run_date)
         read_seconds = time.perf_counter() - began
         compat = None
+        clinical_only = {
+            "--scoring": scoring,
+            "--panel": panel,
+            "--a2-max-titre": a2_max_titre,
+        }
+        given = [name for name, value in clinical_only.items() if value is not None]
+        if given and not pool.clinical_arcs:
+            _fail(
+                f"{' and '.join(given)} apply to clinical pools only (arcs derived from "
+                "clinical records); this pool's arcs are given"
+            )
         if pool.clinical_arcs:
             t0 = time.perf_counter()
             compat = _compatibility(pool, scoring, panel, a2_max_titre, as_of, file)
@@ -172,7 +184,7 @@ def solve(
             result.timings["compatibility"] = arc_seconds
             result.policy["scoring"] = compat.policy.name
             result.policy["scoring_digest"] = compat.policy.digest()
-            if Path(scoring).suffix in (".toml", ".json"):
+            if scoring is not None and Path(scoring).suffix in (".toml", ".json"):
                 result.policy["scoring_file"] = scoring
             result.policy["as_of"] = compat.as_of and compat.as_of.isoformat()
             result.policy["a2_max_titre"] = a2_max_titre
@@ -187,7 +199,7 @@ def solve(
 
 def _compatibility(
     pool: Pool,
-    scoring: str,
+    scoring: str | None,
     panel: Path | None,
     a2_max_titre: int | None,
     as_of: str | None,
@@ -203,7 +215,7 @@ def _compatibility(
         return build_arcs(
             pool,
             rules=Rules(abo=AboRule(a2_max_titre=a2_max_titre)),
-            scoring=scoring,
+            scoring=scoring or "uk",
             panel=reference,
             as_of=day or pool.as_of,
         )
@@ -234,7 +246,7 @@ def explain(
         typer.Argument(help="Donor id; without it, every donor for the patient is summed up."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
-    scoring: ScoringOption = "uk",
+    scoring: ScoringOption = None,
     panel: PanelOption = None,
     a2_max_titre: A2Option = None,
     as_of: AsOfOption = None,
