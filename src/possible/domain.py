@@ -131,6 +131,9 @@ class Patient:
         Ids of donors the patient's centre has declined for this patient.
     max_donor_age
         Oldest donor the patient's centre will accept, in years.
+    date_of_birth
+        If recorded, the date `age` was worked out from (at the pool's run date); kept so
+        that a pool written and read again for a later run gets the age at that run.
     """
 
     id: str
@@ -148,6 +151,7 @@ class Patient:
     anti_a_titre: int | None = None
     declined_donors: tuple[str, ...] = ()
     max_donor_age: float | None = None
+    date_of_birth: dt.date | None = None
 
     def __post_init__(self) -> None:
         _check_id(self.id, "patient")
@@ -213,6 +217,8 @@ class Donor:
     consent
         Date the donor's consent to the exchange programme was recorded. A donor with no
         consent on record gives no arcs; withdrawing consent sets `status` to withdrawn.
+    date_of_birth
+        If recorded, the date `age` was worked out from (see :class:`Patient`).
     """
 
     id: str
@@ -224,6 +230,7 @@ class Donor:
     hla: tuple[str, ...] = ()
     status: DonorStatus = DonorStatus.ACTIVE
     consent: dt.date | None = None
+    date_of_birth: dt.date | None = None
 
     def __post_init__(self) -> None:
         _check_id(self.id, "donor")

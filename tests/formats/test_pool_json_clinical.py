@@ -12,7 +12,7 @@ import pytest
 from possible.domain import BloodGroup, DonorStatus, PatientStatus
 from possible.errors import FormatError, ValidationErrors
 from possible.formats import read_pool, write_pool_json
-from possible.formats.pool_json import read_pool_json
+from possible.formats.pool_json import pool_json_text, read_pool_json
 from possible.generate.clinical import clinical_pool
 
 GOLDEN = Path(__file__).parent / "golden" / "clinical_pool.json"
@@ -76,6 +76,23 @@ def test_date_of_birth_gives_an_age_at_the_run_date() -> None:
     del doc["as_of"]
     with pytest.raises(ValidationErrors, match="needs the run date"):
         read_pool_json(json.dumps(doc))
+
+
+def test_a_date_of_birth_survives_writing_and_gives_the_age_at_the_next_run() -> None:
+    doc = {
+        "format": "possible.pool",
+        "version": 2,
+        "as_of": "2026-01-01",
+        "patients": [{"id": "p", "date_of_birth": "1976-01-01"}],
+        "donors": [{"id": "d", "patient": "p", "date_of_birth": "1966-01-01"}],
+    }
+    pool = read_pool_json(json.dumps(doc))
+    text = pool_json_text(pool)
+    assert '"age"' not in text  # the age is worked out again at each read
+    later = read_pool_json(text, as_of=dt.date(2027, 1, 1))
+    assert later.patients[0].age == pytest.approx(51.0, abs=0.01)
+    assert later.donors[0].age == pytest.approx(61.0, abs=0.01)
+    assert later.patients[0].date_of_birth == dt.date(1976, 1, 1)
 
 
 def test_every_bad_record_is_reported_and_nothing_is_read(tmp_path: Path) -> None:

@@ -298,6 +298,7 @@ def _patient(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Pati
             if v is not None
         ),
         max_donor_age=f.get("max_donor_age", parse_age),
+        date_of_birth=f.get("date_of_birth", _date),
     )
     f.check()
     return patient
@@ -326,6 +327,7 @@ def _donor(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Donor:
         hla=f.call(_names, record, "hla", did) or (),
         status=f.call(_status, record, did, DonorStatus) or DonorStatus.ACTIVE,
         consent=f.get("consent", _date),
+        date_of_birth=f.get("date_of_birth", _date),
     )
     f.check()
     return donor
@@ -519,7 +521,7 @@ def _pool_json_text(pool: Pool, as_of: dt.date | None = None) -> str:
             fields.append(f'"patient":{dumps(donor.patient)}')
         if donor.blood_group is not None:
             fields.append(f'"blood_group":"{donor.blood_group.value}"')
-        if donor.age is not None:
+        if donor.age is not None and donor.date_of_birth is None:
             fields.append(f'"age":{float(donor.age)!r}')
         if clinical:
             fields.extend(_clinical_fields(donor, _DONOR_CLINICAL, dumps))
@@ -557,8 +559,9 @@ _PATIENT_CLINICAL = (
     "anti_a_titre",
     "declined_donors",
     "max_donor_age",
+    "date_of_birth",
 )
-_DONOR_CLINICAL = ("centre", "subgroup", "hla", "status", "consent")
+_DONOR_CLINICAL = ("centre", "subgroup", "hla", "status", "consent", "date_of_birth")
 # Every key a version 2 record may have (version 1 records may carry others, ignored).
 _PATIENT_KEYS = frozenset(("id", "blood_group", "cpra", "date_of_birth", *_PATIENT_CLINICAL))
 _DONOR_KEYS = frozenset(("id", "patient", "blood_group", "age", "date_of_birth", *_DONOR_CLINICAL))
@@ -574,6 +577,8 @@ def _clinical_fields(
         value = getattr(record, name)
         if value is None or value == () or (name == "previous_transplants" and value == 0):
             continue
+        if name == "age" and record.date_of_birth is not None:
+            continue  # the age is worked out from the date of birth at each read
         if isinstance(value, PatientStatus | DonorStatus):
             if value.value == "active":
                 continue
