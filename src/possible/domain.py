@@ -245,8 +245,8 @@ class Donor:
 
     @property
     def clinical(self) -> bool:
-        """Whether any field beyond id, patient, blood group and age is set."""
-        return _clinical(self, 4)
+        """Whether any field beyond id, patient, blood group and age (or birth date) is set."""
+        return _clinical(self, 4, ignore="date_of_birth")
 
 
 _MAX_AGE = 130
@@ -272,8 +272,10 @@ def _check_person(person: Patient | Donor) -> None:
             )
 
 
-def _clinical(record: Patient | Donor, basic: int) -> bool:
-    return any(getattr(record, f.name) != f.default for f in fields(record)[basic:])
+def _clinical(record: Patient | Donor, basic: int, ignore: str = "") -> bool:
+    return any(
+        getattr(record, f.name) != f.default for f in fields(record)[basic:] if f.name != ignore
+    )
 
 
 def _check_id(value: object, kind: str) -> None:

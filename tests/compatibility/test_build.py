@@ -334,3 +334,43 @@ def test_age_limits_count_completed_years_and_an_unknown_age_is_not_within_a_lim
     assert build_arcs(pool).explain("d-unknown", "limit-60").reasons == (
         "the donor's age is not recorded; the centre's limit is 60",
     )
+
+
+def test_a_pools_own_run_date_before_a_listing_scores_no_waiting_and_does_not_fail() -> None:
+    # A registry snapshot is dated the day it is taken; a patient may be entered ahead of
+    # their listing. Only a run date asked for explicitly is checked against listings.
+    pool = Pool.build(
+        [patient("p1", listed=dt.date(2026, 2, 1)), patient("own")],
+        [donor("d", "own", consent=dt.date(2025, 1, 1))],
+        as_of=DAY,
+    )
+    compat = build_arcs(pool)
+    assert compat.explain("d", "p1").breakdown["waiting time"] == 0.0
+    with pytest.raises(ValidationErrors, match="after the run date"):
+        build_arcs(pool, as_of=DAY)
+
+
+def test_the_pool_build_arcs_returns_carries_the_run_date_it_used() -> None:
+    later = dt.date(2026, 6, 1)
+    pool = Pool.build(
+        [patient("p1"), patient("own")],
+        [donor("d", "own", consent=dt.date(2026, 3, 1)), donor("n", None, consent=DAY)],
+        as_of=DAY,
+    )
+    compat = build_arcs(pool, as_of=later)
+    assert compat.pool.as_of == later
+    # So the solver reads consent against the same date: d's consent (March) counts.
+    from possible.graph import build_graph
+
+    graph = build_graph(compat.pool)
+    assert graph.n_pairs == 1  # the pair of "own", whose donor d may give
+
+
+def test_the_uk_age_bonus_is_for_less_than_twenty_years_apart() -> None:
+    pool = Pool.build(
+        [patient("p20", age=25), patient("p19", age=26), patient("own")],
+        [donor("d", "own", age=45)],
+    )
+    compat = build_arcs(pool, scoring="uk")
+    assert compat.explain("d", "p20").breakdown["age difference"] == 0.0
+    assert compat.explain("d", "p19").breakdown["age difference"] == 3.0

@@ -286,3 +286,38 @@ def test_the_reader_and_the_schema_agree(patient: dict[str, object], accepted: b
     except (FormatError, ValidationErrors):
         reader_ok = False
     assert (schema_ok, reader_ok) == (accepted, accepted)
+
+
+def test_a_pool_with_birth_dates_but_no_run_date_reads_back_equal(tmp_path: Path) -> None:
+    from possible.domain import Donor, Patient, Pool
+
+    pool = Pool.build(
+        [Patient("p", age=50.0, date_of_birth=dt.date(1976, 1, 1))],
+        [Donor("d", "p", age=60.0, date_of_birth=dt.date(1966, 1, 1))],
+        [],
+    )
+    out = tmp_path / "pool.json"
+    write_pool_json(pool, out)
+    again = read_pool(out)
+    assert again.patients == pool.patients
+    assert again.donors == pool.donors
+
+
+def test_a_donor_with_only_a_birth_date_needs_no_consent_to_give_given_arcs() -> None:
+    from possible.graph import build_graph
+
+    doc = {
+        "format": "possible.pool",
+        "version": 2,
+        "as_of": "2026-01-01",
+        "patients": [{"id": "p1"}, {"id": "p2"}],
+        "donors": [
+            {"id": "d1", "patient": "p1", "date_of_birth": "1970-01-01"},
+            {"id": "d2", "patient": "p2"},
+        ],
+        "arcs": [
+            {"donor": "d1", "patient": "p2", "score": 1.0},
+            {"donor": "d2", "patient": "p1", "score": 1.0},
+        ],
+    }
+    assert build_graph(read_pool_json(json.dumps(doc))).n_arcs == 2

@@ -407,7 +407,7 @@ def given_arc_conflicts(pool: Pool, table: Nomenclature | None = None) -> list[t
         if donor.id in patient.declined_donors:
             why.append("the patient's centre has declined this donor")
         limit = patient.max_donor_age
-        if limit is not None and donor.age is not None and donor.age > limit:
+        if limit is not None and donor.age is not None and math.floor(donor.age) > limit:
             why.append(f"donor age {donor.age:g} is above the centre's limit {limit:g}")
         if why:
             out.append((k, "; ".join(why)))
@@ -481,7 +481,7 @@ def build_arcs(
     n_p, n_d = len(patients), len(donors)
 
     typings, unacceptable, patient_typings = _read_all(pool, table)
-    as_of = _run_date(patients, as_of or pool.as_of)
+    as_of = _run_date(patients, as_of, pool.as_of)
 
     # Sensitisation: recorded cPRA stands; otherwise computed against the panel.
     missing = [j for j, p in enumerate(patients) if p.cpra is None]
@@ -543,6 +543,8 @@ def build_arcs(
     for v in parts.values():
         total += v
     scored = pool.with_arcs(arc_d, arc_p, total, parts=parts, patients=new_patients)
+    if as_of is not None:  # the graph reads consent dates against the same run date
+        scored = dataclasses.replace(scored, as_of=as_of)
     return Compatibility(
         pool=scored,
         exclusion=exclusion,
@@ -601,15 +603,22 @@ def _untyped(
     return np.asarray((wanted[None, :] & ~typed[:, None]) != 0)
 
 
-def _run_date(patients: Sequence[Patient], as_of: dt.date | None) -> dt.date | None:
+def _run_date(
+    patients: Sequence[Patient], as_of: dt.date | None, recorded: dt.date | None
+) -> dt.date | None:
     """Return the run date.
 
-    That is `as_of` (checked against every patient's dates), else the latest date a patient
-    was listed or started dialysis, so that the same pool always scores the same.
+    That is `as_of`, checked against every patient's dates (a date asked for that comes
+    before a listing is a mistake to report); else the pool's own `recorded` date, unchecked
+    (a registry's snapshot date, where a patient may be entered ahead of their listing: they
+    have waited no time yet); else the latest date a patient was listed or started dialysis,
+    so that the same pool always scores the same.
     """
     if as_of is not None:
         _check_dates(patients, as_of)
         return as_of
+    if recorded is not None:
+        return recorded
     days = [d for p in patients for d in (p.listed, p.dialysis_start) if d is not None]
     return max(days) if days else None
 

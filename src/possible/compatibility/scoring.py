@@ -72,6 +72,16 @@ FACTS = {
 }
 """The facts a component may score, with their meaning."""
 
+FACT_MAXIMUM = {
+    "cpra": 1.0,
+    "mismatch_a": 2.0,
+    "mismatch_b": 2.0,
+    "mismatch_dr": 2.0,
+    "mismatch_level": 4.0,
+    "abo_identical": 1.0,
+}
+"""The largest value of the bounded facts: a band ending there includes it."""
+
 
 @dataclass(frozen=True, slots=True)
 class ArcFacts:
@@ -115,11 +125,11 @@ class Component:
         out = np.zeros(n)
         known = ~np.isnan(x)
         if self.bands is not None:
-            # Bands are [low, high), except the highest, which takes its upper end too: a
-            # band written [0.95, 1.0] must give a cPRA of 1.0 its points.
-            top = max(high for _, high, _ in self.bands)
+            # Bands are [low, high), except one that ends at the fact's own maximum, which
+            # takes it too: a band written [0.95, 1.0] must give a cPRA of 1.0 its points.
+            ceiling = FACT_MAXIMUM.get(self.fact, math.inf)
             for low, high, pts in self.bands:
-                inside = (x >= low) & ((x < high) | ((high == top) & (x == high)))
+                inside = (x >= low) & ((x < high) | ((high == ceiling) & (x == high)))
                 out[known & inside] = pts
         elif self.per_unit is not None:
             out[known] = np.maximum(x[known] * self.per_unit, 0.0)  # points are never negative

@@ -120,12 +120,15 @@ def _pool_from_document(doc: object, run_date: dt.date | None = None) -> Pool:
     # stands in the cross-check by its id alone, so that nothing naming it looks unknown.
     errors: list[InputError] = []
     clinical = version == 2
+    # Ages from dates of birth are checked against a recorded age only at the file's own
+    # run date: at another (`run_date`), a recorded age is simply out of date.
+    own_date = run_date is None
     patients = [
-        _collect(errors, _patient, _stand_in_patient, k, raw, clinical, as_of)
+        _collect(errors, _patient, _stand_in_patient, k, raw, clinical, as_of, own_date)
         for k, raw in enumerate(raw_patients)
     ]
     donors = [
-        _collect(errors, _donor, _stand_in_donor, k, raw, clinical, as_of)
+        _collect(errors, _donor, _stand_in_donor, k, raw, clinical, as_of, own_date)
         for k, raw in enumerate(raw_donors)
     ]
     people = ([p for p in patients if p is not None], [d for d in donors if d is not None])
@@ -261,7 +264,9 @@ def _known_keys(record: dict[str, object], allowed: frozenset[str], record_id: s
         raise ValidationErrors(errors)
 
 
-def _patient(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Patient:
+def _patient(
+    k: int, raw: object, clinical: bool, as_of: dt.date | None, checked: bool = True
+) -> Patient:
     name = f"patients[{k}]"
     record = expect_mapping(raw, record_id=name, field=None)
     pid = _text_id(require(record, "id", record_id=name), record_id=name, field="id")
@@ -284,7 +289,7 @@ def _patient(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Pati
         subgroup=f.get("subgroup", _text),
         hla=f.call(_names, record, "hla", pid) or (),
         unacceptable=f.call(_names, record, "unacceptable", pid) or (),
-        age=f.call(_age, record, pid, as_of),
+        age=f.call(_age, record, pid, as_of, born := f.get("date_of_birth", _date), checked),
         listed=f.get("listed", _date),
         dialysis_start=f.get("dialysis_start", _date),
         status=f.call(_status, record, pid, PatientStatus) or PatientStatus.ACTIVE,
@@ -298,13 +303,15 @@ def _patient(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Pati
             if v is not None
         ),
         max_donor_age=f.get("max_donor_age", parse_age),
-        date_of_birth=f.get("date_of_birth", _date),
+        date_of_birth=born,
     )
     f.check()
     return patient
 
 
-def _donor(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Donor:
+def _donor(
+    k: int, raw: object, clinical: bool, as_of: dt.date | None, checked: bool = True
+) -> Donor:
     name = f"donors[{k}]"
     record = expect_mapping(raw, record_id=name, field=None)
     did = _text_id(require(record, "id", record_id=name), record_id=name, field="id")
@@ -321,13 +328,13 @@ def _donor(k: int, raw: object, clinical: bool, as_of: dt.date | None) -> Donor:
         did,
         patient,
         group,
-        f.call(_age, record, did, as_of),
+        f.call(_age, record, did, as_of, born := f.get("date_of_birth", _date), checked),
         centre=f.get("centre", _text_id),
         subgroup=f.get("subgroup", _text),
         hla=f.call(_names, record, "hla", did) or (),
         status=f.call(_status, record, did, DonorStatus) or DonorStatus.ACTIVE,
         consent=f.get("consent", _date),
-        date_of_birth=f.get("date_of_birth", _date),
+        date_of_birth=born,
     )
     f.check()
     return donor
@@ -405,12 +412,20 @@ def _count(value: object, *, record_id: str | None, field: str) -> int:
     return value
 
 
-def _age(record: dict[str, object], record_id: str, as_of: dt.date | None) -> float | None:
+def _age(
+    record: dict[str, object],
+    record_id: str,
+    as_of: dt.date | None,
+    born: dt.date | None,
+    checked: bool,
+) -> float | None:
+    """Return the age: from the date of birth at the run date if both are known, else as given."""
     age = optional_value(record, "age", parse_age, record_id=record_id)
-    born = optional_value(record, "date_of_birth", _date, record_id=record_id)
     if born is None:
         return age
     if as_of is None:
+        if age is not None:
+            return age  # written without a run date: the recorded age stands
         raise ValidationError(
             "a date of birth needs the run date to give an age: the pool's 'as_of' "
             "(or possible solve --as-of)",
@@ -418,7 +433,7 @@ def _age(record: dict[str, object], record_id: str, as_of: dt.date | None) -> fl
             field="date_of_birth",
         )
     years = (as_of - born).days / 365.25
-    if age is not None and abs(age - years) >= 1.0:
+    if age is not None and checked and abs(age - years) >= 1.0:
         raise ValidationError(
             f"age {age:g} disagrees with the date of birth", record=record_id, field="age"
         )
@@ -499,7 +514,7 @@ def _pool_json_text(pool: Pool, as_of: dt.date | None = None) -> str:
         as_of is not None
         or pool.clinical_arcs
         or any(p.clinical for p in pool.patients)
-        or any(d.clinical for d in pool.donors)
+        or any(d.clinical or d.date_of_birth is not None for d in pool.donors)
     )
     version = VERSION if clinical else 1
     patient_ids = [dumps(p.id) for p in pool.patients]
@@ -512,7 +527,7 @@ def _pool_json_text(pool: Pool, as_of: dt.date | None = None) -> str:
         if patient.cpra is not None:
             fields.append(f'"cpra":{float(patient.cpra)!r}')
         if clinical:
-            fields.extend(_clinical_fields(patient, _PATIENT_CLINICAL, dumps))
+            fields.extend(_clinical_fields(patient, _PATIENT_CLINICAL, dumps, as_of is not None))
         patients.append("{" + ",".join(fields) + "}")
     donors = []
     for i, donor in enumerate(pool.donors):
@@ -521,10 +536,10 @@ def _pool_json_text(pool: Pool, as_of: dt.date | None = None) -> str:
             fields.append(f'"patient":{dumps(donor.patient)}')
         if donor.blood_group is not None:
             fields.append(f'"blood_group":"{donor.blood_group.value}"')
-        if donor.age is not None and donor.date_of_birth is None:
+        if donor.age is not None and (donor.date_of_birth is None or as_of is None):
             fields.append(f'"age":{float(donor.age)!r}')
         if clinical:
-            fields.extend(_clinical_fields(donor, _DONOR_CLINICAL, dumps))
+            fields.extend(_clinical_fields(donor, _DONOR_CLINICAL, dumps, as_of is not None))
         donors.append("{" + ",".join(fields) + "}")
     sep = ",\n"
     head = f'{{"format":"{FORMAT}","version":{version},\n'
@@ -569,7 +584,10 @@ _ARC_KEYS = frozenset(("donor", "patient", "score"))
 
 
 def _clinical_fields(
-    record: Patient | Donor, names: tuple[str, ...], dumps: Callable[[object], str]
+    record: Patient | Donor,
+    names: tuple[str, ...],
+    dumps: Callable[[object], str],
+    dated: bool,
 ) -> list[str]:
     """Encode the clinical fields of a record that are set as JSON members."""
     out = []
@@ -577,7 +595,7 @@ def _clinical_fields(
         value = getattr(record, name)
         if value is None or value == () or (name == "previous_transplants" and value == 0):
             continue
-        if name == "age" and record.date_of_birth is not None:
+        if name == "age" and record.date_of_birth is not None and dated:
             continue  # the age is worked out from the date of birth at each read
         if isinstance(value, PatientStatus | DonorStatus):
             if value.value == "active":
