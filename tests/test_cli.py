@@ -349,3 +349,19 @@ def test_clinical_options_on_a_pool_with_given_arcs_are_refused(runner: CliRunne
     )
     assert result.exit_code == 2
     assert "--scoring and --a2-max-titre apply to clinical pools only" in result.stderr
+
+
+def test_a_files_own_run_date_before_a_listing_is_not_an_error(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    path = _tiny_clinical_pool(tmp_path, as_of="2025-12-01")
+    doc = json.loads(path.read_text())
+    doc["patients"][1]["listed"] = "2026-01-15"  # entered ahead of the listing
+    for d in doc["donors"]:
+        d["consent"] = "2025-11-01"
+    path.write_text(json.dumps(doc))
+    result = runner.invoke(app, ["solve", str(path), "--json", "--no-timings"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["solve", str(path), "--as-of", "2026-01-01"])
+    assert result.exit_code == 2
+    assert "after the run date 2026-01-01" in result.stderr

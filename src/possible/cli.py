@@ -217,7 +217,7 @@ def _compatibility(
             rules=Rules(abo=AboRule(a2_max_titre=a2_max_titre)),
             scoring=scoring or "uk",
             panel=reference,
-            as_of=day or pool.as_of,
+            as_of=day,  # only a date asked for is checked; the file's own is the pool's
         )
 
 

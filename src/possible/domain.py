@@ -591,11 +591,13 @@ def _checked_arcs(
 
 def _clinical_digest(record: Patient | Donor, basic: int) -> bytes:
     """Encode the clinical fields for a digest; empty for a record without any, as before."""
-    if not record.clinical:
+    if not record.clinical and record.date_of_birth is None:
         return b"\n"
     parts = []
     for f in fields(record)[basic:]:
         value = getattr(record, f.name)
+        if f.name == "date_of_birth" and value is None:
+            continue  # a field added later: absent, it leaves earlier digests as they were
         if isinstance(value, Enum):
             value = value.value
         elif isinstance(value, dt.date):

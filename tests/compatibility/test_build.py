@@ -374,3 +374,29 @@ def test_the_uk_age_bonus_is_for_less_than_twenty_years_apart() -> None:
     compat = build_arcs(pool, scoring="uk")
     assert compat.explain("d", "p20").breakdown["age difference"] == 0.0
     assert compat.explain("d", "p19").breakdown["age difference"] == 3.0
+
+
+def test_consent_is_checked_against_a_real_run_date_only() -> None:
+    # No run date: waiting time counts to the latest listing, but that says nothing about
+    # when a donor may have agreed, so a consent recorded later still counts.
+    pool = Pool.build(
+        [patient("p1", listed=dt.date(2025, 6, 1)), patient("own")],
+        [donor("n", None, consent=dt.date(2025, 9, 1)), donor("d", "own")],
+    )
+    compat = build_arcs(pool)
+    assert compat.as_of == dt.date(2025, 6, 1)
+    assert compat.pool.as_of is None
+    assert compat.explain("n", "p1").compatible
+
+
+def test_arcs_built_from_birth_dates_without_a_run_date_write_and_read_back() -> None:
+    from possible.formats.pool_json import pool_json_text, read_pool_json
+
+    pool = Pool.build(
+        [patient("p1", listed=dt.date(2024, 6, 1), max_donor_age=60), patient("own")],
+        [donor("d", "own", age=59.0, date_of_birth=dt.date(1960, 1, 1))],
+    )
+    compat = build_arcs(pool, scoring="transplants")
+    assert compat.explain("d", "p1").compatible
+    again = read_pool_json(pool_json_text(compat.pool))
+    assert again.donors[0].age == 59.0

@@ -198,7 +198,7 @@ class Compatibility:
         pool = self.pool
         j = pool.patient_index(patient_id)
         patient = pool.patients[j]
-        own = {d.id: _unavailable(d, self.as_of) for d in pool.donors if d.patient == patient.id}
+        own = {d.id: _unavailable(d, pool.as_of) for d in pool.donors if d.patient == patient.id}
         usable: list[str] = []
         blocked: dict[str, str] = {}
         for i in pool.arcs.donor[pool.arcs.patient == j].tolist():
@@ -251,7 +251,7 @@ class Compatibility:
         reasons: list[str] = []
         if donor.patient == patient.id:
             reasons.append("the donor is the patient's own donor")
-        reasons.extend(_unavailable(donor, self.as_of))
+        reasons.extend(_unavailable(donor, self.pool.as_of))
         if patient.status is not PatientStatus.ACTIVE:
             reasons.append(f"the patient is {patient.status.value}")
         dg, pg = donor.blood_group, patient.blood_group
@@ -481,6 +481,8 @@ def build_arcs(
     n_p, n_d = len(patients), len(donors)
 
     typings, unacceptable, patient_typings = _read_all(pool, table)
+    asked = as_of
+    dated = as_of or pool.as_of  # a real run date, if the pool or the caller gives one
     as_of = _run_date(patients, as_of, pool.as_of)
 
     # Sensitisation: recorded cPRA stands; otherwise computed against the panel.
@@ -522,7 +524,9 @@ def build_arcs(
         [pool.patient_index(d.patient) if d.patient is not None else -1 for d in donors],
         dtype=np.int64,
     )
-    donor_off = np.array([bool(_unavailable(d, as_of)) for d in donors], dtype=bool)
+    # Consent counts against a real run date only: the latest listing (the fallback for
+    # waiting time) says nothing about when a donor may have agreed.
+    donor_off = np.array([bool(_unavailable(d, dated)) for d in donors], dtype=bool)
     patient_off = np.array([p.status is not PatientStatus.ACTIVE for p in patients], dtype=bool)
     # Lowest-priority reason first, so that a higher one overwrites it.
     exclusion[too_old] = Exclusion.DONOR_TOO_OLD
@@ -543,8 +547,8 @@ def build_arcs(
     for v in parts.values():
         total += v
     scored = pool.with_arcs(arc_d, arc_p, total, parts=parts, patients=new_patients)
-    if as_of is not None:  # the graph reads consent dates against the same run date
-        scored = dataclasses.replace(scored, as_of=as_of)
+    if asked is not None:  # the graph reads consent dates against the same run date
+        scored = dataclasses.replace(scored, as_of=asked)
     return Compatibility(
         pool=scored,
         exclusion=exclusion,
@@ -657,14 +661,17 @@ def _facts(
     donors = pool.donors
     donor_age = np.array([np.nan if d.age is None else d.age for d in donors])[arc_d]
     patient_age = per_patient([p.age for p in patients])
+    # A patient entered ahead of their listing (or dialysis) has waited no time yet.
     waiting: list[float | None] = [
-        None if p.listed is None or as_of is None else (as_of - p.listed).days / DAYS_PER_YEAR
+        None
+        if p.listed is None or as_of is None
+        else max((as_of - p.listed).days / DAYS_PER_YEAR, 0.0)
         for p in patients
     ]
     dialysis: list[float | None] = [
         None
         if p.dialysis_start is None or as_of is None
-        else (as_of - p.dialysis_start).days / DAYS_PER_YEAR
+        else max((as_of - p.dialysis_start).days / DAYS_PER_YEAR, 0.0)
         for p in patients
     ]
     counts = []
