@@ -22,6 +22,7 @@ from possible.errors import InputError, ValidationError, ValidationErrors
 __all__ = [
     "ABO_COMPATIBLE",
     "BLOOD_GROUP_ORDER",
+    "MAX_SCORE",
     "Arcs",
     "BloodGroup",
     "Donor",
@@ -163,7 +164,8 @@ class Patient:
         if not isinstance(self.status, PatientStatus):
             raise ValidationError(f"unknown status {self.status!r}", record=self.id, field="status")
         if isinstance(self.previous_transplants, bool) or not (
-            isinstance(self.previous_transplants, int) and self.previous_transplants >= 0
+            isinstance(self.previous_transplants, int)
+            and 0 <= self.previous_transplants <= _MAX_PREVIOUS_TRANSPLANTS
         ):
             raise ValidationError(
                 f"previous transplants {self.previous_transplants!r} is not a count",
@@ -250,6 +252,9 @@ class Donor:
 
 
 _MAX_AGE = 130
+_MAX_PREVIOUS_TRANSPLANTS = 50  # far beyond any real patient; a bigger count is a typing error
+MAX_SCORE = 1e9
+"""Largest arc score accepted: sums of scores must stay exact in double precision."""
 
 
 def _check_person(person: Patient | Donor) -> None:
@@ -552,11 +557,12 @@ def _checked_arcs(
     """
     errors: list[InputError] = [
         ValidationError(
-            f"arc to {patients[p[k]].id!r} has score {s[k]!r}; scores must be finite and >= 0",
+            f"arc to {patients[p[k]].id!r} has score {s[k]!r}; scores must be finite, >= 0 "
+            f"and at most {MAX_SCORE:g}",
             record=donors[d[k]].id,
             field="score",
         )
-        for k in np.flatnonzero(~np.isfinite(s) | (s < 0)).tolist()
+        for k in np.flatnonzero(~np.isfinite(s) | (s < 0) | (s > MAX_SCORE)).tolist()
     ]
     own = np.array(
         [patient_index[x.patient] if x.patient is not None else -1 for x in donors],

@@ -278,3 +278,58 @@ def test_written_files_get_the_usual_mode_and_keep_a_replaced_files(tmp_path: Pa
     with pytest.raises(IsADirectoryError) as info:
         write_pool_json(pool, tmp_path)
     assert info.value.filename == str(tmp_path)
+
+
+BIG = "1" + "0" * 400
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        # numbers too large for a float, or for Python to convert at all
+        ("big.json", '{"format":"possible.pool","version":1,"patients":[{"id":"p"}],'
+         f'"donors":[{{"id":"d","patient":"p","age":{BIG}}}],"arcs":[]}}', "expected a number"),
+        ("huge.json", "[" + "1" * 5000 + "]", "not valid JSON"),
+        ("deep.json", "[" * 100_000, "not valid JSON"),
+        # a lone surrogate in an id (a valid JSON escape, not valid text)
+        ("surrogate.json", '{"format":"possible.pool","version":1,"patients":[{"id":"\\ud800"}],'
+         '"donors":[],"arcs":[]}', "not valid Unicode"),
+        # YAML tags whose values their constructors cannot build, and recursive aliases
+        ("tag.yaml", "schema: 1\ndonors: {d: {age: !!int x}}\n", "not valid YAML"),
+        ("tag2.yaml", "schema: 1\ndonors: {d: {age: !!bool x}}\n", "not valid YAML"),
+        ("map.yaml", "schema: 1\ndonors: !!map xy\n", "not valid YAML"),
+        ("alias.yaml", "schema: 1\ndonors: {d: {recipients: [p]}}\n"
+         "recipients: {p: {cPRA: &a [*a], pra: &b [*b]}}\n", "not valid YAML"),
+        # PrefLib vertex numbers beyond any pool, and digits that are not ASCII
+        ("big.wmd", "# ALTERNATIVE NAME 99999999999999999999: Pair 1\n", "vertex number"),
+        ("count.wmd", "# NUMBER ALTERNATIVES: 10000000000\n", "vertex number"),
+        ("arabic.wmd", "# ALTERNATIVE NAME 1: Pair 1\n# ALTERNATIVE NAME 2: Pair 2\n"
+         "\u0661,2,1\n", "vertex number"),
+    ],
+)  # fmt: skip
+def test_hostile_input_is_a_clear_error_never_a_crash(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=message):
+        read_pool(path)
+
+
+def test_counts_and_scores_beyond_any_real_pool_are_refused() -> None:
+    from possible.formats import read_pool_json
+
+    doc = (
+        '{"format":"possible.pool","version":2,"patients":[{"id":"p","previous_transplants":%s}],'
+        '"donors":[],"arcs":[]}'
+    )
+    with pytest.raises(InputError, match="previous_transplants"):
+        read_pool_json(doc % BIG)
+    with pytest.raises(InputError, match="previous_transplants"):
+        read_pool_json(doc % "51")
+    arcs = (
+        '{"format":"possible.pool","version":1,"patients":[{"id":"p"},{"id":"q"}],'
+        '"donors":[{"id":"d","patient":"p"}],"arcs":[{"donor":"d","patient":"q","score":1e308}]}'
+    )
+    with pytest.raises(InputError, match="at most 1e\\+09"):
+        read_pool_json(arcs)

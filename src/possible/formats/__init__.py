@@ -105,7 +105,7 @@ def read_pool(path: str | os.PathLike[str], *, as_of: dt.date | None = None) -> 
             return preflib._read(text, source, preflib._sibling(Path(path), ".dat"))
         if kind == "dat":
             return preflib._read_path(Path(path), is_dat=True)
-        return kep_yaml._pool_from_document(kep_yaml._load(text))
+        return kep_yaml._read(text)
 
 
 def _json_pool(doc: object, as_of: dt.date | None = None) -> Pool:

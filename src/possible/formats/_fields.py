@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from possible.domain import BloodGroup, Donor, Patient, Pool
+from possible.domain import MAX_SCORE, BloodGroup, Donor, Patient, Pool
 from possible.errors import FormatError, InputError, ValidationError, ValidationErrors
 
 __all__ = [
@@ -122,6 +122,12 @@ def expect_id(
 ) -> str:
     """Return an id: a non-empty string, or (if `allow_int`) an integer as peers write them."""
     if isinstance(value, str) and value:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, which JSON escapes allow
+            raise FormatError(
+                f"id {value!r} is not valid Unicode text", record=record_id, field=field
+            ) from None
         return value
     if allow_int and isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -134,7 +140,10 @@ def expect_id(
 def expect_number(value: object, *, record_id: str | None, field: str | None) -> float:
     """Return a finite number (an integer or a float; not a boolean, not a numeric string)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float
+            number = math.inf
         if math.isfinite(number):
             return number
     raise FormatError(f"expected a number, got {describe(value)}", record=record_id, field=field)
@@ -196,13 +205,13 @@ def build_pool(
     donor_ids, patient_ids, scores = arc_arrays
     # Pool.build checks scores too; checking first words the message for a file's reader.
     values = np.asarray(scores, dtype=np.float64)
-    bad = np.flatnonzero(~(values >= 0) | ~np.isfinite(values))
+    bad = np.flatnonzero(~(values >= 0) | ~np.isfinite(values) | (values > MAX_SCORE))
     if bad.size:
         raise ValidationErrors(
             [
                 ValidationError(
                     f"arc to {patient_ids[k]!r} has score {float(values[k])!r}; "
-                    "scores must be finite and >= 0",
+                    f"scores must be finite, >= 0 and at most {MAX_SCORE:g}",
                     record=donor_ids[k],
                     field="score",
                 )

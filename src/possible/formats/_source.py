@@ -179,6 +179,8 @@ def load_json(text: str) -> object:
     """
     try:
         return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except RecursionError:
+        raise FormatError("not valid JSON: nested too deeply") from None
     except json.JSONDecodeError as err:
         head = text.lstrip()[:1]
         hint = {"<": "; it looks like XML (name it .xml)"}.get(head, "")
@@ -187,6 +189,8 @@ def load_json(text: str) -> object:
         raise FormatError(
             f"not valid JSON: {err.msg} (line {err.lineno}, column {err.colno}){hint}"
         ) from None
+    except ValueError as err:  # e.g. an integer of more digits than Python converts
+        raise FormatError(f"not valid JSON: {err}") from None
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:

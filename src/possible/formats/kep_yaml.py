@@ -39,6 +39,10 @@ class _StrictLoader(_SafeLoader):
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    if not isinstance(node, yaml.MappingNode):
+        raise FormatError(
+            f"not valid YAML: a mapping tag on a {node.id} (line {node.start_mark.line + 1})"
+        )
     seen: set[object] = set()
     for key_node, _ in node.value:
         if isinstance(key_node, yaml.ScalarNode):
@@ -79,7 +83,17 @@ def read_kep_yaml(path_or_text: PathOrText) -> Pool:
     """
     text, source = document(path_or_text)
     with sourced(source):
+        return _read(text)
+
+
+def _read(text: str) -> Pool:
+    """Load and read a document; aliases that refer to themselves are refused."""
+    try:
         return _pool_from_document(_load(text))
+    except RecursionError:
+        raise FormatError(
+            "not valid YAML: an alias refers to itself, or nesting is too deep"
+        ) from None
 
 
 def _load(text: str) -> object:
@@ -90,6 +104,10 @@ def _load(text: str) -> object:
         raise FormatError(f"not valid YAML: {err.problem}{where}") from None
     except yaml.YAMLError as err:
         raise FormatError(f"not valid YAML: {err}") from None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as err:
+        # PyYAML's constructors raise these for tags whose values they cannot build
+        # (!!int x, !!bool x, !!map on a scalar, ...).
+        raise FormatError(f"not valid YAML: a value its tag cannot hold ({err!r})") from None
 
 
 def _pool_from_document(doc: object) -> Pool:

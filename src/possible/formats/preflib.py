@@ -53,8 +53,10 @@ from possible.formats._source import PathOrText, document, logical_name, read_te
 
 __all__ = ["read_preflib"]
 
-_ALTERNATIVE = re.compile(r"#\s*ALTERNATIVE NAME\s+(\d+)\s*:\s*(.*?)\s*$", re.IGNORECASE)
-_COUNT = re.compile(r"#\s*NUMBER ALTERNATIVES\s*:\s*(\d+)\s*$", re.IGNORECASE)
+_ALTERNATIVE = re.compile(r"#\s*ALTERNATIVE NAME\s+([0-9]+)\s*:\s*(.*?)\s*$", re.IGNORECASE)
+_COUNT = re.compile(r"#\s*NUMBER ALTERNATIVES\s*:\s*([0-9]+)\s*$", re.IGNORECASE)
+MAX_VERTICES = 10_000_000
+"""Largest vertex number or count read (a pool is thousands; a bigger one is a broken file)."""
 _OLD_HEADER = re.compile(r"\s*(\d+)\s*,\s*(\d+)\s*")
 # "Alturist" is how some published files spell it.
 _ALTRUIST_WORDS = ("altruist", "alturist", "ndd", "non-directed")
@@ -179,14 +181,14 @@ def _parse_current(lines: list[str]) -> _Graph:
             edge_lines.append(stripped)
             edge_numbers.append(number)
         elif match := _ALTERNATIVE.match(stripped):
-            vertex = int(match[1])
+            vertex = _integer(match[1], number, "vertex")
             if vertex in graph.altruist:
                 raise ValidationError(
                     f"vertex {vertex} is declared twice", record=f"line {number}", field="name"
                 )
             graph.altruist[vertex] = _is_altruist(match[2], number)
         elif match := _COUNT.match(stripped):
-            count = int(match[1])
+            count = _integer(match[1], number, "number of alternatives")
     if not graph.altruist:
         if count is None:
             raise FormatError(
@@ -313,12 +315,18 @@ def _edge_cells(line: str, number: int) -> tuple[float, float, float]:
 
 
 def _integer(text: str, line: int, name: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
+    """Read a vertex number: ASCII digits (a sign allowed), at most :data:`MAX_VERTICES`."""
+    stripped = text.strip()
+    if not re.fullmatch(r"[+-]?[0-9]+", stripped) or len(stripped) > 12:
         raise FormatError(
-            f"expected a vertex number, got {text.strip()!r}", record=f"line {line}", field=name
-        ) from None
+            f"expected a vertex number, got {stripped[:40]!r}", record=f"line {line}", field=name
+        )
+    value = int(stripped)
+    if abs(value) > MAX_VERTICES:
+        raise FormatError(
+            f"vertex number {value} is beyond {MAX_VERTICES:,}", record=f"line {line}", field=name
+        )
+    return value
 
 
 def _parse_dat(text: str, graph: _Graph) -> dict[int, _Attributes]:
