@@ -43,7 +43,13 @@ from possible.domain import Donor, DonorStatus, Patient, PatientStatus, Pool
 from possible.errors import InputError, ValidationError, ValidationErrors
 from possible.hla.cpra import Panel, cpra
 from possible.hla.nomenclature import Nomenclature, nomenclature
-from possible.hla.typing import TokenSpace, crossmatch_typing, read_names, typed_loci
+from possible.hla.typing import (
+    TokenSpace,
+    carries_unacceptable,
+    crossmatch_typing,
+    read_names,
+    typed_loci,
+)
 from possible.optimise.result import MatchingResult, UnmatchedReason
 
 __all__ = ["Compatibility", "Exclusion", "Rules", "Verdict", "build_arcs", "given_arc_conflicts"]
@@ -386,10 +392,7 @@ def given_arc_conflicts(pool: Pool, table: Nomenclature | None = None) -> list[t
     if not arcs.donor.size:
         return []
     typings, unacceptable, _ = _read_all(pool, table)
-    space = TokenSpace(
-        {t for ts in typings for t in ts} | {t for ts in unacceptable for t in ts}, table=table
-    )
-    positive = space.hits(list(unacceptable), space.bitsets(typings), len(typings))
+    positive = carries_unacceptable(typings, unacceptable, table)
     out: list[tuple[int, str]] = []
     for k, (i, j) in enumerate(zip(arcs.donor.tolist(), arcs.patient.tolist(), strict=True)):
         donor, patient = pool.donors[i], pool.patients[j]
@@ -502,10 +505,7 @@ def build_arcs(
         [p.anti_a_titre for p in patients],
         rules.abo,
     )
-    space = TokenSpace(
-        {t for ts in typings for t in ts} | {t for ts in unacceptable for t in ts}, table=table
-    )
-    positive = space.hits(list(unacceptable), space.bitsets(typings), n_d).T
+    positive = carries_unacceptable(typings, unacceptable, table).T
     positive |= _untyped(typings, unacceptable, table)
     declined = np.zeros((n_d, n_p), dtype=bool)
     too_old = np.zeros((n_d, n_p), dtype=bool)

@@ -45,7 +45,7 @@ from possible.compatibility.abo import AboRule, abo_matrix
 from possible.domain import ABO_COMPATIBLE, BLOOD_GROUP_ORDER, BloodGroup, Donor, Patient, Pool
 from possible.hla.cpra import Panel, sample_haplotypes
 from possible.hla.nomenclature import Nomenclature, nomenclature
-from possible.hla.typing import TokenSpace
+from possible.hla.typing import TokenSpace, carries_unacceptable
 
 __all__ = ["clinical_pool"]
 
@@ -241,10 +241,7 @@ def clinical_pool(
     unacceptable, cpra = _antibodies(patient_antigens, target, panel, table, freq, rng)
 
     # Calibrate each patient's share of compatible donors to the published chance.
-    space = TokenSpace(
-        {a for ts in antigens for a in ts} | {a for ts in unacceptable for a in ts}, table=table
-    )
-    positive = space.hits(unacceptable, space.bitsets(donor_antigens), len(donor_antigens)).T
+    positive = carries_unacceptable(donor_antigens, unacceptable, table).T
     abo, _ = abo_matrix(
         [GROUPS[g] for g in d_group],
         [None] * len(d_group),

@@ -24,8 +24,8 @@ from numpy.typing import NDArray
 
 from possible.domain import ABO_COMPATIBLE, BLOOD_GROUP_ORDER, BloodGroup
 from possible.errors import FormatError, InputError, ValidationError, ValidationErrors
-from possible.hla.nomenclature import Nomenclature
-from possible.hla.typing import TokenSpace, read_names
+from possible.hla.nomenclature import Nomenclature, nomenclature
+from possible.hla.typing import carries_unacceptable, read_names
 
 __all__ = ["Panel", "cpra"]
 
@@ -147,12 +147,9 @@ def cpra(
     0.0
     """
     panel = panel or Panel.shipped()
-    wanted = {t for tokens in unacceptable for t in tokens}
-    space = TokenSpace(wanted | {t for typing in panel.typings for t in typing}, table=table)
-    _warn_untyped_loci(unacceptable, panel, space.table)
-    bits = space.bitsets(panel.typings)
     lists = [list(tokens) for tokens in unacceptable]
-    ruled_out = space.hits(lists, bits, len(panel))
+    _warn_untyped_loci(lists, panel, table or nomenclature())
+    ruled_out = carries_unacceptable(panel.typings, lists, table)
     if blood_groups is not None:
         if panel.blood_groups is None:
             raise ValueError("the ABO-inclusive cPRA needs a panel with blood groups")

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from possible.errors import InputError, ValidationError, ValidationErrors
 from possible.hla.nomenclature import PUBLIC_EPITOPES, Nomenclature, Specificity, nomenclature
 
-__all__ = ["TokenSpace", "crossmatch_typing", "read_names", "typed_loci"]
+__all__ = ["TokenSpace", "carries_unacceptable", "crossmatch_typing", "read_names", "typed_loci"]
 
 DRB345 = ("DRB3", "DRB4", "DRB5")
 """The loci of the DR51, DR52 and DR53 antigens."""
@@ -241,3 +241,35 @@ class TokenSpace:
                 np.bitwise_or.reduce(bits[idx], axis=0, out=packed[p])
         out: NDArray[np.bool_] = np.unpackbits(packed, axis=1, count=n).astype(bool)
         return out
+
+
+def carries_unacceptable(
+    typings: Sequence[Sequence[str]],
+    unacceptable: Sequence[Sequence[str]],
+    table: Nomenclature | None = None,
+) -> NDArray[np.bool_]:
+    """Crossmatch everyone at once: who may carry an antigen of each antibody list.
+
+    Parameters
+    ----------
+    typings
+        One tuple of tokens per person (donors, or a reference panel).
+    unacceptable
+        One list of unacceptable tokens per patient.
+    table
+        The nomenclature; the shipped one by default.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean array ``(len(unacceptable), len(typings))``.
+
+    Examples
+    --------
+    >>> carries_unacceptable([("A2", "B7"), ("A*24:02",)], [("A9",), ()]).tolist()
+    [[False, True], [False, False]]
+    """
+    space = TokenSpace(
+        {t for ts in typings for t in ts} | {t for ts in unacceptable for t in ts}, table=table
+    )
+    return space.hits([list(u) for u in unacceptable], space.bitsets(typings), len(typings))
