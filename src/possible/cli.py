@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import enum
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -221,18 +220,14 @@ def _compatibility(
         )
 
 
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
 def _run_date(as_of: str | None) -> dt.date | None:
     from possible.errors import PolicyError
+    from possible.formats._fields import parse_day
 
     if as_of is None:
         return None
     try:
-        if not _ISO_DAY.fullmatch(as_of):
-            raise ValueError(as_of)
-        return dt.date.fromisoformat(as_of)
+        return parse_day(as_of)
     except ValueError:
         raise PolicyError(f"--as-of {as_of!r} is not a date (YYYY-MM-DD)") from None
 

@@ -7,7 +7,9 @@ unknown blood group, a cPRA above 1) raise :class:`~possible.errors.ValidationEr
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
@@ -135,6 +137,23 @@ def expect_id(
     raise FormatError(
         f"expected an id ({kind}), got {describe(value)}", record=record_id, field=field
     )
+
+
+def parse_day(text: str) -> dt.date:
+    """Read a date written ``YYYY-MM-DD``, the only form pools and options use.
+
+    Raises
+    ------
+    ValueError
+        For anything else, including the other ISO 8601 forms Python's ``fromisoformat``
+        takes (``20250101``, ``2025-W01-1``).
+    """
+    if not _ISO_DAY.fullmatch(text):
+        raise ValueError(f"{text!r} is not a date (expected YYYY-MM-DD)")
+    return dt.date.fromisoformat(text)
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def expect_number(value: object, *, record_id: str | None, field: str | None) -> float:

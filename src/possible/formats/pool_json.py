@@ -26,7 +26,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -42,6 +41,7 @@ from possible.formats._fields import (
     optional_value,
     parse_age,
     parse_blood_group,
+    parse_day,
     parse_fraction,
     require,
 )
@@ -58,7 +58,6 @@ FORMAT = "possible.pool"
 VERSION = 2
 """The newest version of the format; this module reads versions 1 and 2."""
 
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TOP_LEVEL = frozenset({"format", "version", "as_of", "patients", "donors", "arcs"})
 
 
@@ -392,9 +391,7 @@ def _text(value: object, *, record_id: str | None, field: str) -> str:
 def _date(value: object, *, record_id: str | None, field: str) -> dt.date:
     text = _text(value, record_id=record_id, field=field)
     try:
-        if not _ISO_DAY.fullmatch(text):  # Python's fromisoformat also takes 20250101
-            raise ValueError(text)
-        return dt.date.fromisoformat(text)
+        return parse_day(text)
     except ValueError:
         raise ValidationError(
             f"{text!r} is not a date (expected YYYY-MM-DD)", record=record_id, field=field
