@@ -132,9 +132,7 @@ def _pool_from_document(doc: object, run_date: dt.date | None = None) -> Pool:
     ]
     people = ([p for p in patients if p is not None], [d for d in donors if d is not None])
     if version == 2 and "arcs" not in top:
-        pool = _checked(errors, lambda: Pool.build(*people, clinical_arcs=True, as_of=as_of))
-        assert pool is not None
-        return pool
+        return _checked(errors, lambda: Pool.build(*people, clinical_arcs=True, as_of=as_of))
     arcs = expect_list(require(top, "arcs", record_id=None), record_id=None, field="arcs")
     arc_donors: list[str] = []
     arc_patients: list[str] = []
@@ -169,22 +167,28 @@ def _pool_from_document(doc: object, run_date: dt.date | None = None) -> Pool:
             *people, (arc_donors, arc_patients, arc_scores), fields={"matches": "patient"}
         ),
     )
-    assert pool is not None
     if clinical:
         _check_given_arcs(pool)
     return dataclasses.replace(pool, as_of=as_of) if as_of is not None else pool
 
 
-def _checked(errors: list[InputError], build: Callable[[], Pool]) -> Pool | None:
-    """Build the pool, then raise every error found in the records and in it together."""
-    pool = None
+def _attempt(
+    errors: list[InputError], read: Callable[..., T], *args: Any, **kwargs: Any
+) -> T | None:
+    """Return ``read(*args, **kwargs)``; on bad input, keep its errors and return ``None``."""
     try:
-        pool = build()
+        return read(*args, **kwargs)
     except ValidationErrors as err:
         errors.extend(err.errors)
-    except ValidationError as err:
+    except InputError as err:
         errors.append(err)
-    if errors:
+    return None
+
+
+def _checked(errors: list[InputError], build: Callable[[], Pool]) -> Pool:
+    """Build the pool, then raise every error found in the records and in it together."""
+    pool = _attempt(errors, build)
+    if pool is None or errors:
         raise ValidationErrors(errors)
     return pool
 
@@ -196,13 +200,8 @@ def _collect(
     *args: Any,
 ) -> T | None:
     """Call ``make(*args)``; on bad input, keep the error and return ``stand_in(raw)``."""
-    try:
-        return make(*args)
-    except ValidationErrors as err:
-        errors.extend(err.errors)
-    except InputError as err:
-        errors.append(err)
-    return stand_in(args[1])
+    made = _attempt(errors, make, *args)
+    return stand_in(args[1]) if made is None else made
 
 
 def _usable_id(raw: object, key: str) -> str | None:
@@ -234,13 +233,7 @@ class _Fields:
 
     def call(self, read: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         """``read(*args, **kwargs)``, ``None`` if it finds bad input."""
-        try:
-            return read(*args, **kwargs)
-        except ValidationErrors as err:
-            self.errors.extend(err.errors)
-        except InputError as err:
-            self.errors.append(err)
-        return None
+        return _attempt(self.errors, read, *args, **kwargs)
 
     def check(self) -> None:
         """Raise every bad field found so far."""
