@@ -69,6 +69,13 @@ class MipProblem:
             (self.a_value, self.a_index, self.a_start), shape=(self.n_rows, self.n_cols)
         )
 
+    def broken_rows(self, x: NDArray[np.float64], tolerance: float) -> NDArray[np.int64]:
+        """Return the indices of the rows that `x` breaks by more than `tolerance`."""
+        activity = self.matrix() @ x
+        return np.flatnonzero(
+            (activity < self.row_lower - tolerance) | (activity > self.row_upper + tolerance)
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class MipSolution:

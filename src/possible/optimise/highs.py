@@ -338,10 +338,7 @@ def _check_rows(problem: MipProblem, x: NDArray[np.float64]) -> None:
     A search for feasibility has no objective value to cross-check, so its answer is checked
     against the rows themselves.
     """
-    activity = problem.matrix() @ x
-    bad = np.flatnonzero(
-        (activity < problem.row_lower - 1e-6) | (activity > problem.row_upper + 1e-6)
-    )
+    bad = problem.broken_rows(x, 1e-6)
     if bad.size:
         raise SolverError(
             f"HiGHS returned a solution that breaks {bad.size} row(s), the first being row "

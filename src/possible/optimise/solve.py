@@ -267,20 +267,11 @@ def _seed(
     if status not in (Status.OPTIMAL, Status.FEASIBLE) or not x.any():
         return None
     mapped = carry_over(shorter, form, x)
-    if mapped is None or not _satisfies(form.problem, mapped):
+    if mapped is None or form.problem.broken_rows(mapped, 1e-9).size:
         logger.warning("the seeding solution does not fit the model; solving without it")
         return None
     logger.debug("seeded with %s (chains of at most %d)", values[0], SEED_MAX_CHAIN)
     return mapped
-
-
-def _satisfies(problem: MipProblem, x: NDArray[np.float64]) -> bool:
-    """Whether `x` meets every row of `problem`."""
-    activity = problem.matrix() @ x
-    return bool(
-        np.all(activity >= problem.row_lower - 1e-9)
-        and np.all(activity <= problem.row_upper + 1e-9)
-    )
 
 
 def _check_policy(max_cycle: int, max_chain: int, time_limit: float | None) -> None:
