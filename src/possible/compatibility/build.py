@@ -269,11 +269,9 @@ class Compatibility:
         if self.rules.centre_exclusions:
             if donor.id in patient.declined_donors:
                 reasons.append("the patient's centre has declined this donor")
-            limit = patient.max_donor_age
-            if limit is not None and donor.age is None:
-                reasons.append(f"the donor's age is not recorded; the centre's limit is {limit:g}")
-            elif limit is not None and donor.age is not None and math.floor(donor.age) > limit:
-                reasons.append(f"donor age {donor.age:g} is above the centre's limit {limit:g}")
+            too_old = _over_age_limit(donor, patient.max_donor_age)
+            if too_old is not None:
+                reasons.append(too_old)
         basis: list[str] = []
         score = None
         breakdown: dict[str, float] = {}
@@ -352,6 +350,20 @@ def _unavailable(donor: Donor, as_of: dt.date | None) -> list[str]:
     return out
 
 
+def _over_age_limit(donor: Donor, limit: float | None) -> str | None:
+    """Why a donor is not within a centre's age limit, in completed years (``None`` if within).
+
+    A donor whose age is not recorded cannot be shown to be within a limit.
+    """
+    if limit is None:
+        return None
+    if donor.age is None:
+        return f"the donor's age is not recorded; the centre's limit is {limit:g}"
+    if math.floor(donor.age) > limit:
+        return f"donor age {donor.age:g} is above the centre's limit {limit:g}"
+    return None
+
+
 def _carried(
     names: Sequence[str], typed: Sequence[str], wanted: Sequence[str], table: Nomenclature
 ) -> list[str]:
@@ -409,9 +421,9 @@ def given_arc_conflicts(pool: Pool, table: Nomenclature | None = None) -> list[t
             why.extend(_carried(donor.hla, typings[i], unacceptable[j], table))
         if donor.id in patient.declined_donors:
             why.append("the patient's centre has declined this donor")
-        limit = patient.max_donor_age
-        if limit is not None and donor.age is not None and math.floor(donor.age) > limit:
-            why.append(f"donor age {donor.age:g} is above the centre's limit {limit:g}")
+        too_old = _over_age_limit(donor, patient.max_donor_age)
+        if too_old is not None and donor.age is not None:  # an unrecorded age contradicts nothing
+            why.append(too_old)
         if why:
             out.append((k, "; ".join(why)))
     return out
