@@ -98,12 +98,26 @@ class _ArcIndex:
     def find(self, donor: NDArray[np.int64], vertex: NDArray[np.int64]) -> NDArray[np.int64]:
         """Arc ids, ``-1`` where the donor has no arc to the vertex."""
         keys = np.asarray(donor, np.int64) * self._n + np.asarray(vertex, np.int64)
-        pos = np.searchsorted(self._keys, keys)
-        pos_c = np.minimum(pos, max(self._keys.shape[0] - 1, 0))
-        found = (pos < self._keys.shape[0]) & (self._keys[pos_c] == keys) if keys.size else pos > 0
-        out = np.full(keys.shape, -1, dtype=np.int64)
-        out[found] = self._order[pos_c[found]]
-        return out
+        return _search(self._keys, self._order, keys)
+
+
+def _search(
+    ordered: NDArray[np.generic], order: NDArray[np.int64], wanted: NDArray[np.generic]
+) -> NDArray[np.int64]:
+    """Position (through `order`) of each of `wanted` among the sorted keys `ordered`.
+
+    ``ordered`` is ``keys[order]``; the answer is an index into ``keys``, ``-1`` where absent.
+    """
+    pos = np.searchsorted(ordered, wanted)
+    pos_c = np.minimum(pos, max(ordered.shape[0] - 1, 0))
+    hit = (
+        (pos < ordered.shape[0]) & (ordered[pos_c] == wanted)
+        if ordered.size
+        else np.zeros(pos.shape, dtype=bool)
+    )
+    out = np.full(pos.shape, -1, dtype=np.int64)
+    out[hit] = order[pos_c[hit]]
+    return out
 
 
 def build_formulation(
@@ -367,13 +381,7 @@ def _find_rows(table: NDArray[np.int32], rows: NDArray[np.int32]) -> NDArray[np.
     keys = np.ascontiguousarray(table, dtype=np.int32).view(kind).ravel()
     wanted = np.ascontiguousarray(rows, dtype=np.int32).view(kind).ravel()
     order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    pos = np.searchsorted(ordered, wanted)
-    pos_c = np.minimum(pos, max(ordered.shape[0] - 1, 0))
-    hit = (pos < ordered.shape[0]) & (ordered[pos_c] == wanted) if ordered.size else pos < 0
-    out = np.full(rows.shape[0], -1, dtype=np.int64)
-    out[hit] = order[pos_c[hit]]
-    return out
+    return _search(keys[order], order, wanted)
 
 
 def _picef_columns(
