@@ -78,7 +78,7 @@ AsOfOption = Annotated[
     str | None,
     typer.Option(
         help="For a clinical pool: date of the run (YYYY-MM-DD) for waiting time and ages; "
-        "by default the pool's as_of, else its latest listing date."
+        "by default the pool's as_of, else its latest listing or dialysis date."
     ),
 ]
 
@@ -165,7 +165,7 @@ def solve(
             )
         if pool.clinical_arcs:
             t0 = time.perf_counter()
-            compat = _compatibility(pool, scoring, panel, a2_max_titre, as_of, file)
+            compat = _compatibility(pool, scoring, panel, a2_max_titre, run_date, file)
             pool = compat.pool
             arc_seconds = time.perf_counter() - t0
         with _progress() as say:
@@ -201,14 +201,13 @@ def _compatibility(
     scoring: str | None,
     panel: Path | None,
     a2_max_titre: int | None,
-    as_of: str | None,
+    day: dt.date | None,
     source: Path | None,
 ) -> Compatibility:
     from possible.compatibility import AboRule, Rules, build_arcs
     from possible.formats._source import sourced
     from possible.hla.cpra import Panel
 
-    day = _run_date(as_of)
     reference = None if panel is None else Panel.read(_existing(panel))
     with sourced(None if source is None else str(source)):  # errors in records name the file
         return build_arcs(
@@ -259,10 +258,11 @@ def explain(
     from possible.formats import read_pool
 
     with _errors():
-        pool = read_pool(_existing(file), as_of=_run_date(as_of))
+        run_date = _run_date(as_of)
+        pool = read_pool(_existing(file), as_of=run_date)
         if not pool.clinical_arcs:
             _fail(f"{file}: its arcs are given, not derived from clinical records")
-        compat = _compatibility(pool, scoring, panel, a2_max_titre, as_of, file)
+        compat = _compatibility(pool, scoring, panel, a2_max_titre, run_date, file)
         for kind, wanted, index in (
             ("patient", patient, compat.pool.patient_index),
             ("donor", donor, compat.pool.donor_index),
