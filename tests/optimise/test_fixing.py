@@ -253,6 +253,7 @@ class RecordingConcurrent:
         time_limit: float | None = None,
         target: float | None = None,
         proof: bool = True,
+        incumbent: float | None = None,
     ) -> MipSolution:
         if target is not None and target < self.slow_below and stop.wait(5.0):
             with self.lock:
@@ -639,11 +640,12 @@ def test_a_wrong_guess_costs_time_but_never_the_optimum(
 
 class ConcurrentGuessingHighs(GuessingHighs):
     """:class:`GuessingHighs` as a concurrent backend, recording whether each stoppable solve
-    asked for a proof."""
+    asked for a proof, and the incumbent it was told of."""
 
     def __init__(self, ones: NDArray[np.bool_]) -> None:
         super().__init__(ones)
         self.proofs: list[bool] = []
+        self.held: list[float | None] = []
 
     concurrent = True
 
@@ -655,10 +657,17 @@ class ConcurrentGuessingHighs(GuessingHighs):
         time_limit: float | None = None,
         target: float | None = None,
         proof: bool = True,
+        incumbent: float | None = None,
     ) -> MipSolution:
         self.proofs.append(proof)
+        self.held.append(incumbent)
         return self.inner.solve_stoppable(
-            problem, stop=stop, time_limit=time_limit, target=target, proof=proof
+            problem,
+            stop=stop,
+            time_limit=time_limit,
+            target=target,
+            proof=proof,
+            incumbent=incumbent,
         )
 
 
@@ -675,6 +684,37 @@ def test_only_guesses_waive_the_proof(k: int, caplog: pytest.LogCaptureFixture) 
     assert guesses
     assert backend.proofs.count(False) == len(guesses)
     assert backend.proofs.count(True) > 0
+
+
+@pytest.mark.parametrize("held", [None, 1.0])
+def test_a_rounds_mip_is_told_of_the_incumbent(held: float | None) -> None:
+    # Told of a solution already held, a backend may skip heuristics that rarely beat it
+    # (HiGHS' feasibility jump on very large models, which overruns time limits).
+    k = 4
+    problem = triangles_and_wedge(k)
+    ones = np.zeros(problem.n_cols, dtype=bool)
+    ones[-1] = True  # a wrong guess, so the rounds' own MIPs run
+    backend = ConcurrentGuessingHighs(ones)
+    start = None
+    if held is not None:
+        start = np.zeros(problem.n_cols)
+        start[0] = 1.0  # one column of the first triangle, worth 1
+    outcome = solve_level(
+        backend,
+        problem,
+        np.ones(problem.n_cols, dtype=bool),
+        integral=True,
+        start=start,
+        time_limit=None,
+        tighten=True,
+    )
+    assert outcome.solution.objective == pytest.approx(k)
+    calls = list(zip(backend.held, backend.proofs, strict=True))
+    told = [h for h, proof in calls if proof]
+    assert told
+    assert told[0] == held
+    # Guesses want a solution of their own and are told nothing.
+    assert all(h is None for h, proof in calls if not proof)
 
 
 def triangles_and_wedge(k: int) -> MipProblem:

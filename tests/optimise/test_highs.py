@@ -116,6 +116,34 @@ def test_presolve_is_off_exactly_above_the_column_limit(
     assert (("presolve", "off") in seen) == (limit == 0)
 
 
+@pytest.mark.parametrize(
+    ("limit", "incumbent", "time_limit", "jumps"),
+    [
+        (0, 0.0, 60.0, False),  # a big model, a solution held, a time limit: no jump
+        (0, None, 60.0, True),  # nothing held: the jump may be all there is in time
+        (0, 0.0, None, True),  # no time limit to overrun
+        (10_000, 0.0, 60.0, True),  # a model small enough for the jump to be quick
+    ],
+)
+def test_feasibility_jump_is_left_out_only_where_it_would_overrun_the_limit(
+    limit: int,
+    incumbent: float | None,
+    time_limit: float | None,
+    jumps: bool,
+    monkeypatch: pytest.MonkeyPatch,
+    seen: list[tuple[str, object]],
+) -> None:
+    monkeypatch.setattr("possible.optimise.highs.PRESOLVE_MAX_COLUMNS", limit)
+    for seed in range(3):
+        problem = packing_problem(seed, n_cols=24, n_rows=10, integral=True)
+        sol = HighsBackend().solve_stoppable(
+            problem, stop=threading.Event(), time_limit=time_limit, incumbent=incumbent
+        )
+        assert sol.status is MipStatus.OPTIMAL
+        assert sol.objective == pytest.approx(brute_force(problem).objective)
+    assert (("mip_heuristic_run_feasibility_jump", False) in seen) == (not jumps)
+
+
 @pytest.mark.parametrize("proof", [True, False])
 def test_a_solve_without_proof_skips_probing_and_stays_exact(
     proof: bool, seen: list[tuple[str, object]]

@@ -205,12 +205,16 @@ class ConcurrentBackend(Backend, Protocol):
         time_limit: float | None = None,
         target: float | None = None,
         proof: bool = True,
+        incumbent: float | None = None,
     ) -> MipSolution:
         """Like :meth:`Backend.solve`, but giving up (status time limit) once `stop` is set.
 
         With ``proof=False`` the caller wants a solution worth `target`, not a proof that
         none exists (a guess, see :mod:`possible.optimise.fixing`): the backend may skip
         work that mostly serves the proof. The answer's status must stay truthful.
+
+        `incumbent` is the value of a solution the caller already holds: the backend may skip
+        quick heuristics whose solutions are rarely worth more (and may answer with less).
         """
         ...
 

@@ -471,6 +471,8 @@ class _Ladder:
         self._pool: ThreadPoolExecutor | None = None
         self._running: list[tuple[_Round, Future[MipSolution], threading.Event]] = []
         self._counts: dict[float, int] = {}
+        # The incumbent's value as rounds start (None: no solution held yet).
+        self._held: float | None = None
 
     def _columns(self, target: float) -> int:
         if target not in self._counts:
@@ -492,6 +494,7 @@ class _Ladder:
         upper = self.top
         if state.value >= upper - self.tol:
             return state.optimal(), 0
+        self._held = state.value if state.found else None
         order = self._order()
         exhausted = False
         while True:
@@ -512,6 +515,7 @@ class _Ladder:
             round_, future, _ = self._running.pop(0)
             sol = future.result()
             state.offer(sol)
+            self._held = state.value if state.found else None
             columns = self._columns(round_.columns_for)
             logger.debug(
                 "%s %.6g over the columns of %.6g: %d of %d, %s %.6g",
@@ -561,7 +565,7 @@ class _Ladder:
         # target, and the guess only costs time.
         guess = round_.aim is None and self.lag.bound - round_.target < GUESS_SLACK
         ones = self.ones if guess else None
-        run = _Run(self.backend, problem, keep, aim, self.tol, probe, ones)
+        run = _Run(self.backend, problem, keep, aim, self.tol, probe, ones, self._held)
         time_limit = _left(self.time_limit, self.began)
         stop = threading.Event()
         future: Future[MipSolution] = Future()
@@ -616,6 +620,7 @@ class _Run:
     tolerance: float
     probe: bool
     ones: NDArray[np.bool_] | None = None
+    incumbent: float | None = None
 
     def __call__(self, stop: threading.Event, time_limit: float | None) -> MipSolution:
         began = time.perf_counter()
@@ -659,7 +664,9 @@ class _Run:
             # its presolve before noticing.
             sol = MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), np.nan, np.nan, 0.0)
         else:
-            sol = _stoppable(backend, problem, keep, stop, time_limit, target)
+            sol = _stoppable(
+                backend, problem, keep, stop, time_limit, target, incumbent=self.incumbent
+            )
         if not tried:
             return sol
         seconds = sol.seconds + sum(t.seconds for t in tried)
@@ -735,11 +742,12 @@ def _stoppable(
     target: float,
     *,
     proof: bool = True,
+    incumbent: float | None = None,
 ) -> MipSolution:
     """Solve `problem` over the columns in `keep`; give up once `stop` is set, if possible.
 
-    Only a concurrent backend can be stopped, and told that no proof is wanted (`proof`);
-    others solve to the end.
+    Only a concurrent backend can be stopped, and told that no proof is wanted (`proof`) or
+    what the caller already holds (`incumbent`); others solve to the end.
     """
     if (
         isinstance(backend, ConcurrentBackend)
@@ -748,7 +756,12 @@ def _stoppable(
         and (time_limit is None or time_limit > 0)
     ):
         sol = backend.solve_stoppable(
-            restrict(problem, keep), stop=stop, time_limit=time_limit, target=target, proof=proof
+            restrict(problem, keep),
+            stop=stop,
+            time_limit=time_limit,
+            target=target,
+            proof=proof,
+            incumbent=incumbent,
         )
         return _widen(sol, keep)
     return _solve_columns(backend, problem, keep, None, time_limit, target)
