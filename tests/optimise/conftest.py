@@ -8,11 +8,15 @@
   HiGHS rarely produces on small pools.
 * :class:`ColdStartHighs` is HiGHS that never receives a warm start (see the BUG notes in
   test_solve.py): it checks the formulations apart from that bug.
+* :class:`ExpiringHighs` is HiGHS until a given progress message, after which every MIP runs
+  out of time with nothing found (until another message revives it): a solve's later phases
+  "stopped by the time limit", on demand.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -134,6 +138,48 @@ class ColdStartHighs:
         return relax(problem, time_limit=time_limit)
 
 
+class ExpiringHighs:
+    """HiGHS until `solve` reports a progress message starting with `expire_on` (pass
+    :meth:`watch` as its ``progress``); from then every MIP runs out of time with nothing
+    found, until a message starting with `revive_on` (if given)."""
+
+    name = "expiring"
+    version = "0"
+    seeding_delay = 0.0
+    """Seconds each MIP waits before it is solved while the backend has not expired."""
+
+    def __init__(self, expire_on: str = "solving level", revive_on: str | None = None) -> None:
+        self.inner = HighsBackend()
+        self.expire_on = expire_on
+        self.revive_on = revive_on
+        self.expired = False
+        self.expired_calls = 0
+
+    def solve(
+        self,
+        problem: MipProblem,
+        *,
+        time_limit: float | None = None,
+        start: NDArray[np.float64] | None = None,
+        target: float | None = None,
+    ) -> MipSolution:
+        if self.expired:
+            self.expired_calls += 1
+            return MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), math.nan, math.nan, 0.0)
+        time.sleep(self.seeding_delay)
+        return self.inner.solve(problem, time_limit=time_limit, target=target)
+
+    def solve_relaxation(self, problem: MipProblem, *, time_limit: float | None = None) -> object:
+        return self.inner.solve_relaxation(problem, time_limit=time_limit)
+
+    def watch(self, message: str) -> None:
+        """Progress callback."""
+        if message.startswith(self.expire_on):
+            self.expired = True
+        if self.revive_on is not None and message.startswith(self.revive_on):
+            self.expired = False
+
+
 @dataclass(frozen=True)
 class Fakes:
     """The fake backends, for tests to construct (Hypothesis tests cannot take fresh fixtures)."""
@@ -141,6 +187,7 @@ class Fakes:
     brute_force: type[BruteForceBackend] = BruteForceBackend
     scripted: type[ScriptedBackend] = ScriptedBackend
     cold_start_highs: type[ColdStartHighs] = ColdStartHighs
+    expiring_highs: type[ExpiringHighs] = ExpiringHighs
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ import logging
 import math
 import random
 import threading
-import time
 
 import networkx as nx
 import numpy as np
@@ -15,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.sparse import csc_matrix
 
+from conftest import ExpiringHighs
 from oracles import (
     SETTINGS,
     PoolView,
@@ -33,7 +33,6 @@ from possible.graph import build_graph
 from possible.optimise import (
     MatchingResult,
     MipProblem,
-    MipSolution,
     MipStatus,
     Status,
     UnmatchedReason,
@@ -663,40 +662,8 @@ LINE = pool_of(
 )
 
 
-class ExpiresAfterSeeding:
+class ExpiresAfterSeeding(ExpiringHighs):
     """HiGHS until the seeding pass is over; after it, every MIP runs out of time with nothing."""
-
-    def __init__(self) -> None:
-        self.inner = HighsBackend()
-        self.expired = False
-        self.expired_calls = 0
-
-    name = "expires"
-    version = "0"
-    seeding_delay = 0.0
-    """Seconds each MIP of the seeding pass waits before it is solved."""
-
-    def solve(
-        self,
-        problem: MipProblem,
-        *,
-        time_limit: float | None = None,
-        start: np.ndarray | None = None,
-        target: float | None = None,
-    ) -> MipSolution:
-        if self.expired:
-            self.expired_calls += 1
-            return MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), math.nan, math.nan, 0.0)
-        time.sleep(self.seeding_delay)
-        return self.inner.solve(problem, time_limit=time_limit, target=target)
-
-    def solve_relaxation(self, problem: MipProblem, *, time_limit: float | None = None) -> object:
-        return self.inner.solve_relaxation(problem, time_limit=time_limit)
-
-    def watch(self, message: str) -> None:
-        """Progress callback: the longer solve's levels begin after the seeding pass."""
-        if message.startswith("solving level"):
-            self.expired = True
 
 
 def test_a_longer_chain_cap_keeps_the_shorter_optimum_when_time_runs_out() -> None:

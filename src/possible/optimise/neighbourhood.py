@@ -1,0 +1,174 @@
+"""Large-neighbourhood search: better solutions near a known one, when chains are long.
+
+With chains longer than 3 the relaxation ignores the caps, and HiGHS' search over the whole
+model rarely beats the solution with chains of at most 3 that seeds it (see
+:func:`possible.optimise.solve._seed` and docs/engine.md). Small models with long chains are
+another matter: a few hundred pairs solve in seconds. So :func:`improve` keeps most of a
+solution's cycles as they are and solves again over everything else (every chain, every pair
+left out, and a few of the cycles, drawn at random), several times.
+
+:func:`possible.optimise.solve.solve` runs it under a time limit only, and only after the
+rounds have had their share of the time (see ``IMPROVE_TIME_SHARE`` there) without settling
+the first level. Measured on kep_solver's UK pools with chains of 6 and a 170 s limit: uk_1000_1
+703 to 710 (bound 718) and uk_1000_2 712 to 722 (bound 736), where HiGHS' rounds had not
+beaten the seed in 170 s; at 500 patients the rounds settle uk_500_2 (349) first, and on
+uk_500_1 the search finds nothing above the rounds' 345 (optimum 346); at 2,000 patients it
+finds nothing above the seed (1479, bound 1480).
+
+Its sub-solves stop on time, so where it ends depends on the machine's speed, as any answer
+under a time limit does; a run without a time limit never uses it and stays deterministic.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse import csr_matrix
+
+from possible.graph.compatibility import CompatibilityGraph
+from possible.optimise.backend import Backend, MipProblem, MipStatus
+from possible.optimise.fixing import fix_at_one, restrict
+from possible.optimise.formulation import Formulation
+
+__all__ = ["FREED_CYCLES", "NEIGHBOURHOOD_TIME_SHARE", "STALL", "improve", "touched_vertices"]
+
+logger = logging.getLogger(__name__)
+
+FREED_CYCLES = 20
+"""Cycles of the current solution solved again each time, besides every chain."""
+STALL = 3
+"""The search stops after this many neighbourhoods in a row that found nothing better."""
+NEIGHBOURHOOD_TIME_SHARE = 0.25
+"""The share of the search's time one neighbourhood may use: a neighbourhood that is slow to
+solve is seldom the one that pays, and the next draw may be quick."""
+
+
+def touched_vertices(graph: CompatibilityGraph, form: Formulation) -> csr_matrix:
+    """Return the columns x vertices 0/1 matrix of the vertices each column of `form` uses.
+
+    A cycle uses its pairs; an explicit chain and a PICEF column, both ends of their arcs.
+    """
+    n_cyc, n_ch = form.n_cycle_cols, form.n_chain_cols
+    rows: list[NDArray[np.int64]] = []
+    cols: list[NDArray[np.int64]] = []
+    r, c = np.nonzero(form.cycles.vertices >= 0)
+    rows.append(r.astype(np.int64))
+    cols.append(form.cycles.vertices[r, c].astype(np.int64))
+    source = graph.source()
+    for k in range(form.chain_arcs.shape[1] if n_ch else 0):
+        arc = form.chain_arcs[:, k]
+        used = np.flatnonzero(arc >= 0)
+        for ends in (source, graph.target):
+            rows.append(n_cyc + used)
+            cols.append(ends[arc[used]].astype(np.int64))
+    picef = np.arange(form.arc_id.shape[0], dtype=np.int64)
+    for node in (form.arc_src, form.arc_dst):
+        rows.append(n_cyc + n_ch + picef)
+        cols.append(form.node_vertex[node].astype(np.int64))
+    row = np.concatenate(rows)
+    col = np.concatenate(cols)
+    matrix = csr_matrix(
+        (np.ones(row.shape[0]), (row, col)), shape=(form.problem.n_cols, graph.n_vertices)
+    )
+    matrix.data[:] = 1.0  # a vertex counted twice by one column (an arc's two ends) is one use
+    return matrix
+
+
+def improve(
+    graph: CompatibilityGraph,
+    form: Formulation,
+    objective: NDArray[np.float64],
+    x: NDArray[np.float64],
+    *,
+    backend: Backend,
+    time_limit: float,
+    seed: int = 0,
+) -> NDArray[np.float64]:
+    """Look for a better solution than `x` by solving again around it.
+
+    Each neighbourhood keeps the cycles of the current solution but :data:`FREED_CYCLES` of
+    them (drawn with a generator seeded by `seed`), and solves the model over the columns that
+    use none of the kept cycles' pairs: every chain, every pair left out and the freed cycles
+    are decided again. A better solution becomes the current one. The search stops when
+    `time_limit` seconds have passed, or after :data:`STALL` neighbourhoods in a row found
+    nothing better.
+
+    Parameters
+    ----------
+    graph, form
+        The graph and the model built from it.
+    objective
+        Per-column values to maximise.
+    x
+        A 0/1 solution of ``form.problem``.
+    backend
+        The solver for each neighbourhood.
+    time_limit
+        Seconds for the whole search.
+    seed
+        Seed of the random draw of freed cycles.
+
+    Returns
+    -------
+    numpy.ndarray
+        The best solution found (`x` itself if none was better), a solution of
+        ``form.problem``.
+    """
+    began = time.perf_counter()
+    problem = MipProblem(
+        objective,
+        form.problem.a_start,
+        form.problem.a_index,
+        form.problem.a_value,
+        form.problem.row_lower,
+        form.problem.row_upper,
+    )
+    touches = touched_vertices(graph, form)
+    rng = np.random.default_rng(seed)
+    best = x.copy()
+    value = float(objective @ best)
+    stalled = 0
+    tries = 0
+    while stalled < STALL:
+        left = time_limit - (time.perf_counter() - began)
+        if left <= 0:
+            break
+        chosen_cycles = np.flatnonzero(best[: form.n_cycle_cols] > 0.5)
+        freed = rng.choice(chosen_cycles, size=min(FREED_CYCLES, chosen_cycles.size), replace=False)
+        kept = np.zeros(problem.n_cols, dtype=bool)
+        kept[chosen_cycles] = True
+        kept[freed] = False
+        blocked = np.asarray(touches[kept].sum(axis=0)).ravel() > 0
+        free = (touches @ blocked.astype(np.float64) == 0) & ~kept
+        if not kept.any() or free.all():
+            break  # the neighbourhood would be the whole model: nothing to gain here
+        if not free.any():
+            stalled += 1
+            continue
+        shifted, fixed_value = fix_at_one(problem, kept)
+        sub = restrict(shifted, free)
+        # Building a neighbourhood of a large model takes time of its own.
+        left = time_limit - (time.perf_counter() - began)
+        if left <= 0:
+            break
+        tries += 1
+        sol = backend.solve(sub, time_limit=min(left, time_limit * NEIGHBOURHOOD_TIME_SHARE))
+        found = fixed_value + sol.objective if sol.x.size else -np.inf
+        if sol.status in (MipStatus.OPTIMAL, MipStatus.FEASIBLE) and found > value + 1e-9:
+            candidate = kept.astype(np.float64)
+            candidate[free] = sol.x
+            if problem.broken_rows(candidate, 1e-9).size == 0:
+                best, value, stalled = candidate, float(objective @ candidate), 0
+                logger.debug("neighbourhood %d: %.6g", tries, value)
+                continue
+        stalled += 1
+    logger.debug(
+        "neighbourhood search: %.6g after %d neighbourhoods in %.1fs",
+        value,
+        tries,
+        time.perf_counter() - began,
+    )
+    return best

@@ -1,0 +1,169 @@
+"""The neighbourhood search: what each column touches, and search results that stay valid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import Fakes
+from oracles import SETTINGS, assert_valid, best_packing, pool_of, pools
+from possible.domain import Pool
+from possible.graph import CompatibilityGraph, build_graph
+from possible.optimise import MipProblem, MipStatus, Status, solve
+from possible.optimise.formulation import Formulation, build_formulation, carry_over
+from possible.optimise.highs import HighsBackend
+from possible.optimise.neighbourhood import improve, touched_vertices
+from possible.optimise.objectives import hierarchy
+
+
+def gadget(i: int) -> tuple[dict[str, str | None], list[tuple[str, str, float]]]:
+    """An NDD and seven pairs where chains of 3 give 4 transplants and chains of 5 give 5.
+
+    With chains of at most 3 the best is the three-way cycle a -> b -> k and the chain n -> z
+    (4). With chains of 5, the chain n -> a -> b -> e -> g -> h (5) is better: it needs the
+    cycle broken up.
+    """
+    donors: dict[str, str | None] = {f"n{i}": None}
+    donors.update({f"d{x}{i}": f"{x}{i}" for x in "abkeghz"})
+    arcs = [
+        (f"n{i}", f"a{i}", 1.0),
+        (f"da{i}", f"b{i}", 1.0),
+        (f"db{i}", f"e{i}", 1.0),
+        (f"de{i}", f"g{i}", 1.0),
+        (f"dg{i}", f"h{i}", 1.0),
+        (f"db{i}", f"k{i}", 1.0),
+        (f"dk{i}", f"a{i}", 1.0),
+        (f"n{i}", f"z{i}", 1.0),
+    ]
+    return donors, arcs
+
+
+def two_gadgets() -> Pool:
+    donors, arcs = gadget(1)
+    more_donors, more_arcs = gadget(2)
+    donors.update(more_donors)
+    return pool_of(donors, arcs + more_arcs)
+
+
+def seeded(
+    pool: Pool, max_chain: int
+) -> tuple[CompatibilityGraph, Formulation, np.ndarray, np.ndarray]:
+    """The graph, the model with `max_chain`, the transplants objective, and the optimum with
+    chains of at most 3 as a solution of that model (as the seeding pass gives it)."""
+    graph = build_graph(pool)
+    form = build_formulation(graph, max_cycle=3, max_chain=max_chain, uk=False)
+    shorter = build_formulation(graph, max_cycle=3, max_chain=3, uk=False)
+    (level,) = hierarchy("transplants")
+    x_short = np.zeros(shorter.problem.n_cols)
+    if shorter.problem.n_cols:
+        problem = shorter.problem
+        best = HighsBackend().solve(
+            MipProblem(
+                level.values(shorter.features),
+                problem.a_start,
+                problem.a_index,
+                problem.a_value,
+                problem.row_lower,
+                problem.row_upper,
+            )
+        )
+        assert best.status is MipStatus.OPTIMAL
+        x_short = best.x
+    x = carry_over(shorter, form, x_short)
+    assert x is not None
+    return graph, form, level.values(form.features), x
+
+
+def test_each_column_touches_its_pairs_and_ndds() -> None:
+    pool = two_gadgets()
+    graph = build_graph(pool)
+    form = build_formulation(graph, max_cycle=3, max_chain=5, uk=False)
+    touches = touched_vertices(graph, form).tocsr()
+    for j in range(form.n_cycle_cols):
+        cycle = form.cycles.vertices[j]
+        assert set(touches[j].indices) == set(cycle[cycle >= 0].tolist())
+    for k in range(form.arc_id.shape[0]):
+        ends = {int(form.node_vertex[form.arc_src[k]]), int(form.node_vertex[form.arc_dst[k]])}
+        assert set(touches[form.n_cycle_cols + k].indices) == ends
+    assert set(np.unique(touches.data)) == {1.0}
+
+
+def test_explicit_chains_touch_every_vertex_they_pass() -> None:
+    pool = two_gadgets()
+    graph = build_graph(pool)
+    form = build_formulation(graph, max_cycle=3, max_chain=5, uk=True)
+    assert form.n_chain_cols
+    touches = touched_vertices(graph, form).tocsr()
+    source = graph.source()
+    for j in range(form.n_chain_cols):
+        arcs = form.chain_arcs[j][form.chain_arcs[j] >= 0]
+        expected = set(source[arcs].tolist()) | set(graph.target[arcs].tolist())
+        assert set(touches[form.n_cycle_cols + j].indices) == expected
+
+
+def test_a_freed_cycle_lets_a_long_chain_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("possible.optimise.neighbourhood.FREED_CYCLES", 1)
+    graph, form, objective, x = seeded(two_gadgets(), max_chain=5)
+    assert float(objective @ x) == 8.0  # 4 per gadget with chains of 3
+    better = improve(graph, form, objective, x, backend=HighsBackend(), time_limit=60.0)
+    # One gadget's cycle is freed and its long chain found (5 instead of 4). With one cycle
+    # left, the next neighbourhood would be the whole model: the search leaves that to the
+    # rounds and stops.
+    assert float(objective @ better) == 9.0
+    assert form.problem.broken_rows(better, 1e-9).size == 0
+
+
+def test_without_a_cycle_to_keep_the_search_changes_nothing() -> None:
+    # Two cycles, both freed at once (FREED_CYCLES >= 2): the whole model, left to the rounds.
+    graph, form, objective, x = seeded(two_gadgets(), max_chain=5)
+    assert np.array_equal(
+        improve(graph, form, objective, x, backend=HighsBackend(), time_limit=60.0), x
+    )
+
+
+@SETTINGS
+@given(pool=pools(max_pairs=8, max_ndds=2), freed=st.integers(1, 3), seed=st.integers(0, 3))
+def test_the_search_never_loses_value_or_breaks_a_row(pool: Pool, freed: int, seed: int) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("possible.optimise.neighbourhood.FREED_CYCLES", freed)
+        graph, form, objective, x = seeded(pool, max_chain=5)
+        better = improve(
+            graph, form, objective, x, backend=HighsBackend(), time_limit=60.0, seed=seed
+        )
+    assert form.problem.broken_rows(better, 1e-9).size == 0
+    assert set(np.unique(better).tolist()) <= {0.0, 1.0}
+    value = float(objective @ better)
+    assert value >= float(objective @ x)
+    (best,) = best_packing(pool, max_cycle=3, max_chain=5, objective="transplants")
+    assert value <= best + 1e-9
+
+
+def test_a_run_whose_rounds_stop_keeps_what_the_search_finds(
+    monkeypatch: pytest.MonkeyPatch, fakes: Fakes
+) -> None:
+    monkeypatch.setattr("possible.optimise.neighbourhood.FREED_CYCLES", 1)
+    pool = two_gadgets()
+    # The rounds run out of time with nothing; the search after them gets HiGHS again.
+    backend = fakes.expiring_highs(revive_on="looking for better solutions")
+    result = solve(
+        pool, max_cycle=3, max_chain=5, time_limit=60.0, backend=backend, progress=backend.watch
+    )
+    assert result.status is Status.FEASIBLE
+    assert result.objective == (9.0,)
+    assert result.bound == (10.0,)
+    assert "improve" in result.timings
+    assert_valid(pool, result, max_cycle=3, max_chain=5)
+
+
+def test_only_a_run_under_a_time_limit_searches() -> None:
+    pool = two_gadgets()
+    exact = solve(pool, max_cycle=3, max_chain=5)
+    assert exact.status is Status.OPTIMAL
+    assert exact.objective == (10.0,)
+    assert "improve" not in exact.timings
+    # Rounds that settle the level leave nothing to search for.
+    limited = solve(pool, max_cycle=3, max_chain=5, time_limit=60.0)
+    assert limited.objective == (10.0,)
+    assert "improve" not in limited.timings
