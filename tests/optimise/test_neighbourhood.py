@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -157,13 +159,40 @@ def test_a_run_whose_rounds_stop_keeps_what_the_search_finds(
     assert_valid(pool, result, max_cycle=3, max_chain=5)
 
 
-def test_only_a_run_under_a_time_limit_searches() -> None:
+@pytest.mark.parametrize("objective", ["transplants", "uk"])
+def test_only_a_run_under_a_time_limit_searches(objective: str) -> None:
     pool = two_gadgets()
-    exact = solve(pool, max_cycle=3, max_chain=5)
+    exact = solve(pool, max_cycle=3, max_chain=5, objective=objective)
     assert exact.status is Status.OPTIMAL
-    assert exact.objective == (10.0,)
     assert "improve" not in exact.timings
-    # Rounds that settle the level leave nothing to search for.
-    limited = solve(pool, max_cycle=3, max_chain=5, time_limit=60.0)
-    assert limited.objective == (10.0,)
+    # Rounds that settle the first level leave nothing to search for, and the later levels
+    # of a hierarchy keep the whole time limit.
+    limited = solve(pool, max_cycle=3, max_chain=5, objective=objective, time_limit=60.0)
+    assert limited.status is Status.OPTIMAL
+    assert limited.objective == exact.objective
     assert "improve" not in limited.timings
+    if objective == "transplants":
+        assert exact.objective == (10.0,)
+
+
+def test_later_levels_keep_the_whole_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only the first level's rounds give time up to the search.
+    # The module, not the function of the same name that possible.optimise exports.
+    solve_module = importlib.import_module("possible.optimise.solve")
+    limits: list[float | None] = []
+    real = solve_module.solve_level
+
+    def recording(*args: object, **kwargs: object) -> object:
+        limits.append(kwargs["time_limit"])  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(solve_module, "solve_level", recording)
+    result = solve(two_gadgets(), max_cycle=3, max_chain=5, objective="uk", time_limit=100.0)
+    assert result.status is Status.OPTIMAL
+    assert len(limits) == 5 + 1  # the seeding pass's first level, then the five levels
+    seeding, first, *later = limits
+    assert seeding is not None
+    assert first is not None
+    # The first level: half of what the seeding pass left; the later ones: all the rest.
+    assert first <= 50.0
+    assert all(limit is not None and limit > 90.0 for limit in later)

@@ -190,19 +190,21 @@ def solve(
         timings["seed"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     search = initial is not None and deadline is not None
-    ladder_limit = time_limit
+    first_limit = None
     if search and deadline is not None:
-        # The rounds get their share of the time left; the search the rest, if they need it.
-        ladder_limit = (t0 - began) + max(deadline - t0, 0.0) * (1.0 - IMPROVE_TIME_SHARE)
+        # The first level's rounds get their share of the time left; the search the rest, if
+        # they do not settle it. Later levels may use all of it.
+        first_limit = (t0 - began) + max(deadline - t0, 0.0) * (1.0 - IMPROVE_TIME_SHARE)
     x, status, values, bounds = _lexicographic(
         form,
         levels,
         backend,
-        ladder_limit,
+        time_limit,
         began,
         say,
         tighten=tighten,
         initial=initial,
+        first_limit=first_limit,
     )
     timings["solve"] = time.perf_counter() - t0  # wall time: rounds may run side by side
     if search and deadline is not None and status is Status.FEASIBLE and values[0] != bounds[0]:
@@ -349,10 +351,13 @@ def _lexicographic(
     *,
     tighten: bool,
     initial: NDArray[np.float64] | None = None,
+    first_limit: float | None = None,
 ) -> tuple[NDArray[np.float64], Status, list[float], list[float]]:
     """Solve each level in turn, fixing the optimum of each before the next.
 
-    `initial`, a feasible solution, is the first level's start (its incumbent).
+    `initial`, a feasible solution, is the first level's start (its incumbent). The first
+    level must end within `first_limit` seconds of `began` (if given) as well as within
+    `time_limit`; later levels have all of `time_limit`.
     """
     problem = form.problem
     n = problem.n_cols
@@ -372,6 +377,9 @@ def _lexicographic(
         sign = 1.0 if level.sense is Sense.MAX else -1.0
         coef = sign * level.values(form.features)
         remaining = None if time_limit is None else time_limit - (time.perf_counter() - began)
+        if i == 0 and first_limit is not None:
+            first = first_limit - (time.perf_counter() - began)
+            remaining = first if remaining is None else min(remaining, first)
         if remaining is not None and remaining <= 0:
             if i == 0 and initial is not None:
                 # Out of time before the first level: the start is the answer.
