@@ -15,7 +15,13 @@ from oracles import brute_force, packing_problem
 from possible.errors import SolverError
 from possible.optimise import MipProblem, MipStatus
 from possible.optimise.fixing import lagrangian_bound, solve_level
-from possible.optimise.highs import PROBING_RULE, HighsBackend, _check_rows, _usable_relaxation
+from possible.optimise.highs import (
+    HOPELESS_BELOW,
+    PROBING_RULE,
+    HighsBackend,
+    _check_rows,
+    _usable_relaxation,
+)
 
 
 def _activity(problem: MipProblem, x: np.ndarray) -> np.ndarray:
@@ -119,7 +125,7 @@ def test_presolve_is_off_exactly_above_the_column_limit(
 @pytest.mark.parametrize(
     ("limit", "incumbent", "time_limit", "jumps"),
     [
-        (0, 0.0, 60.0, False),  # a big model, a solution held, a time limit: no jump
+        (0, 0.0, 600.0, False),  # a big model, a solution held, a time limit: no jump
         (0, None, 60.0, True),  # nothing held: the jump may be all there is in time
         (0, 0.0, None, True),  # no time limit to overrun
         (10_000, 0.0, 60.0, True),  # a model small enough for the jump to be quick
@@ -142,6 +148,34 @@ def test_feasibility_jump_is_left_out_only_where_it_would_overrun_the_limit(
         assert sol.status is MipStatus.OPTIMAL
         assert sol.objective == pytest.approx(brute_force(problem).objective)
     assert (("mip_heuristic_run_feasibility_jump", False) in seen) == (not jumps)
+
+
+@pytest.mark.parametrize(
+    ("incumbent", "time_limit", "gives_up"),
+    [
+        (0.0, 60.0, True),
+        (0.0, HOPELESS_BELOW, False),  # time enough to try
+        (None, 60.0, False),  # nothing held: any solution helps
+        (0.0, None, False),  # no time limit: the proof is wanted
+    ],
+)
+def test_a_huge_mip_is_not_started_when_a_solution_is_held_and_time_is_short(
+    incumbent: float | None,
+    time_limit: float | None,
+    gives_up: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("possible.optimise.highs.PRESOLVE_MAX_COLUMNS", 0)
+    problem = packing_problem(0, n_cols=24, n_rows=10, integral=True)
+    sol = HighsBackend().solve_stoppable(
+        problem, stop=threading.Event(), time_limit=time_limit, incumbent=incumbent
+    )
+    if gives_up:
+        assert sol.status is MipStatus.TIME_LIMIT
+        assert not sol.x.size
+    else:
+        assert sol.status is MipStatus.OPTIMAL
+        assert sol.objective == pytest.approx(brute_force(problem).objective)
 
 
 @pytest.mark.parametrize("proof", [True, False])
