@@ -44,8 +44,9 @@ chains-of-3 seed)."""
 HOPELESS_BELOW = 300.0
 """Seconds under which a MIP above :data:`PRESOLVE_MAX_COLUMNS` is not started when the caller
 already holds a solution. Without presolve and feasibility jump, HiGHS 1.16 has not finished
-such a model's root LP in 20 s, and has found nothing in 60, 110 or 265 s (2,000 patients,
-chains of 6, 1.14 M columns), while it needs 1.2 to 1.5 GB more memory: at 2,000 patients a
+such a model's root LP in 20 s, and has found nothing better than the solution held in 60, 110
+or 265 s (2,000 patients, chains of 6, 1.14 M columns; with feasibility jump, 1472 against the
+seed's 1479), while it needs 1.2 to 1.5 GB more memory: at 2,000 patients a
 run with a 60 s limit peaked at 3.2 GB with that MIP and at 1.4 GB without, with the same
 answer. The time goes to what follows (with long chains, the neighbourhood search)."""
 PROBING_RULE = 1 << 15
