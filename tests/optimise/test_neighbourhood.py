@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import Fakes
-from oracles import SETTINGS, assert_valid, best_packing, pool_of, pools
+from oracles import SETTINGS, assert_valid, best_packing, pool_of, pools, random_pool
 from possible.domain import Pool
 from possible.graph import CompatibilityGraph, build_graph
 from possible.optimise import MipProblem, MipStatus, Status, solve
@@ -123,6 +123,68 @@ def test_without_a_cycle_to_keep_the_search_changes_nothing() -> None:
     assert np.array_equal(
         improve(graph, form, objective, x, backend=HighsBackend(), time_limit=60.0), x
     )
+
+
+def cycles_only(form: Formulation) -> np.ndarray:
+    """A weak start: disjoint cycles picked greedily in column order, no chain."""
+    x = np.zeros(form.problem.n_cols)
+    used: set[int] = set()
+    for j in range(form.n_cycle_cols):
+        cycle = form.cycles.vertices[j]
+        pairs = set(cycle[cycle >= 0].tolist())
+        if not pairs & used:
+            x[j] = 1.0
+            used |= pairs
+    return x
+
+
+def test_from_a_weak_start_the_search_improves_and_stays_valid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("possible.optimise.neighbourhood.FREED_CYCLES", 2)
+    (level,) = hierarchy("transplants")
+    improved = 0
+    for seed in range(8):
+        pool = random_pool(seed, n_pairs=30, n_ndds=4, density=0.12)
+        graph = build_graph(pool)
+        form = build_formulation(graph, max_cycle=3, max_chain=5, uk=False)
+        objective = level.values(form.features)
+        x = cycles_only(form)
+        better = improve(
+            graph, form, objective, x, backend=HighsBackend(), time_limit=60.0, seed=seed
+        )
+        assert form.problem.broken_rows(better, 1e-9).size == 0
+        assert set(np.unique(better).tolist()) <= {0.0, 1.0}
+        # The whole model's optimum (pools too large for the brute-force oracle).
+        problem = form.problem
+        best = HighsBackend().solve(
+            MipProblem(
+                objective,
+                problem.a_start,
+                problem.a_index,
+                problem.a_value,
+                problem.row_lower,
+                problem.row_upper,
+            )
+        )
+        assert best.status is MipStatus.OPTIMAL
+        assert float(objective @ x) <= float(objective @ better) <= best.objective + 1e-9
+        improved += float(objective @ better) > float(objective @ x)
+    assert improved >= 4  # the chains the start left out are found
+
+
+def test_a_hierarchy_under_a_time_limit_settles_every_level(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every level after the first holds the previous level's solution. Were its rounds told
+    # of it, a backend could give up on them at once (HiGHS does, on models above
+    # PRESOLVE_MAX_COLUMNS under a short limit) with no search after them to use the time.
+    monkeypatch.setattr("possible.optimise.highs.PRESOLVE_MAX_COLUMNS", 0)
+    pool = random_pool(3, n_pairs=40, n_ndds=4, density=0.1)
+    exact = solve(pool, max_cycle=3, max_chain=5, objective="uk")
+    limited = solve(pool, max_cycle=3, max_chain=5, objective="uk", time_limit=100.0)
+    assert limited.status is Status.OPTIMAL
+    assert limited.objective == exact.objective
 
 
 @SETTINGS

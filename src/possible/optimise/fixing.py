@@ -264,6 +264,7 @@ def solve_level(
     start: NDArray[np.float64] | None,
     time_limit: float | None,
     tighten: bool = True,
+    hand_over: bool = False,
 ) -> LevelSolution:
     """Maximise `problem` over the columns in `alive`, shrinking it by reduced-cost fixing.
 
@@ -288,6 +289,10 @@ def solve_level(
         Whether an integral level's rounds have their rows tightened (see the module
         docstring, and :data:`possible.optimise.solve.TIGHTEN_MAX_CHAIN` for when not to).
         Tightened rounds near the bound also search for feasibility and guess first.
+    hand_over
+        Whether time the rounds cannot use well goes to a search after them (see
+        :mod:`possible.optimise.neighbourhood`): the rounds' MIPs are then told of the
+        incumbent, so that a backend may skip work that rarely beats it in time, or give up.
 
     Returns
     -------
@@ -318,7 +323,7 @@ def solve_level(
         ones = None
         if tighten and lp.central and lp.col_value.shape == (sub.n_cols,):
             ones = lp.col_value >= RELAXED_ONE
-        ladder = _Ladder(backend, sub, lag, time_limit, began, tighten, ones)
+        ladder = _Ladder(backend, sub, lag, time_limit, began, tighten, ones, hand_over)
         try:
             outcome, columns = ladder.climb_down(state)
         finally:
@@ -449,8 +454,10 @@ class _Ladder:
         began: float,
         tighten: bool,
         ones: NDArray[np.bool_] | None = None,
+        hand_over: bool = False,
     ) -> None:
         self.backend = backend
+        self.hand_over = hand_over
         self.tighten = tighten
         self.ones = ones
         self.problem = problem
@@ -494,7 +501,7 @@ class _Ladder:
         upper = self.top
         if state.value >= upper - self.tol:
             return state.optimal(), 0
-        self._held = state.value if state.found else None
+        self._held = state.value if state.found and self.hand_over else None
         order = self._order()
         exhausted = False
         while True:
@@ -515,7 +522,7 @@ class _Ladder:
             round_, future, _ = self._running.pop(0)
             sol = future.result()
             state.offer(sol)
-            self._held = state.value if state.found else None
+            self._held = state.value if state.found and self.hand_over else None
             columns = self._columns(round_.columns_for)
             logger.debug(
                 "%s %.6g over the columns of %.6g: %d of %d, %s %.6g",
@@ -755,13 +762,15 @@ def _stoppable(
         and keep.any()
         and (time_limit is None or time_limit > 0)
     ):
+        # Told only when held, so backends written before `incumbent` existed still work.
+        held = {} if incumbent is None else {"incumbent": incumbent}
         sol = backend.solve_stoppable(
             restrict(problem, keep),
             stop=stop,
             time_limit=time_limit,
             target=target,
             proof=proof,
-            incumbent=incumbent,
+            **held,
         )
         return _widen(sol, keep)
     return _solve_columns(backend, problem, keep, None, time_limit, target)

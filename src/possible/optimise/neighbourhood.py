@@ -22,6 +22,7 @@ under a time limit does; a run without a time limit never uses it and stays dete
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import numpy as np
@@ -29,7 +30,13 @@ from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
 from possible.graph.compatibility import CompatibilityGraph
-from possible.optimise.backend import Backend, MipProblem, MipStatus
+from possible.optimise.backend import (
+    Backend,
+    ConcurrentBackend,
+    MipProblem,
+    MipSolution,
+    MipStatus,
+)
 from possible.optimise.fixing import fix_at_one, restrict
 from possible.optimise.formulation import Formulation
 
@@ -155,7 +162,8 @@ def improve(
         if left <= 0:
             break
         tries += 1
-        sol = backend.solve(sub, time_limit=min(left, time_limit * NEIGHBOURHOOD_TIME_SHARE))
+        each = min(left, time_limit * NEIGHBOURHOOD_TIME_SHARE)
+        sol = _solve(backend, sub, each, value - fixed_value)
         found = fixed_value + sol.objective if sol.x.size else -np.inf
         if sol.status in (MipStatus.OPTIMAL, MipStatus.FEASIBLE) and found > value + 1e-9:
             candidate = kept.astype(np.float64)
@@ -172,3 +180,16 @@ def improve(
         time.perf_counter() - began,
     )
     return best
+
+
+def _solve(backend: Backend, problem: MipProblem, time_limit: float, held: float) -> MipSolution:
+    """Solve one neighbourhood, telling a backend that can be told what it must beat (`held`).
+
+    A very large neighbourhood is then solved without heuristics that overrun time limits, or
+    not at all (see :meth:`possible.optimise.highs.HighsBackend.solve_stoppable`).
+    """
+    if isinstance(backend, ConcurrentBackend) and backend.concurrent:
+        return backend.solve_stoppable(
+            problem, stop=threading.Event(), time_limit=time_limit, incumbent=held
+        )
+    return backend.solve(problem, time_limit=time_limit)

@@ -395,6 +395,7 @@ def _lexicographic(
             start=start,
             time_limit=remaining,
             tighten=tighten,
+            hand_over=i == 0 and first_limit is not None,
         )
         sol = outcome.solution
         logger.debug("level %d: %d of %d columns kept", i + 1, outcome.columns, n)
