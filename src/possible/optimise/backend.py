@@ -213,8 +213,9 @@ class ConcurrentBackend(Backend, Protocol):
         none exists (a guess, see :mod:`possible.optimise.fixing`): the backend may skip
         work that mostly serves the proof. The answer's status must stay truthful.
 
-        `incumbent` is the value of a solution the caller already holds: the backend may skip
-        quick heuristics whose solutions are rarely worth more (and may answer with less).
+        `incumbent` is the value of a solution the caller already holds, and whose leftover
+        time it can use otherwise: the backend may skip work that rarely beats it in time, or
+        give up at once (status time limit, no solution).
         """
         ...
 
