@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 
 import numpy as np
@@ -13,7 +14,7 @@ from conftest import Fakes
 from oracles import SETTINGS, assert_valid, best_packing, pool_of, pools, random_pool
 from possible.domain import Pool
 from possible.graph import CompatibilityGraph, build_graph
-from possible.optimise import MipProblem, MipStatus, Status, solve
+from possible.optimise import MipProblem, MipSolution, MipStatus, Status, solve
 from possible.optimise.formulation import Formulation, build_formulation, carry_over
 from possible.optimise.highs import HighsBackend
 from possible.optimise.neighbourhood import improve, touched_vertices
@@ -49,6 +50,13 @@ def two_gadgets() -> Pool:
     return pool_of(donors, arcs + more_arcs)
 
 
+def optimum(problem: MipProblem, objective: np.ndarray) -> MipSolution:
+    """HiGHS' optimum of `problem` under `objective`."""
+    best = HighsBackend().solve(dataclasses.replace(problem, objective=objective))
+    assert best.status is MipStatus.OPTIMAL
+    return best
+
+
 def seeded(
     pool: Pool, max_chain: int
 ) -> tuple[CompatibilityGraph, Formulation, np.ndarray, np.ndarray]:
@@ -60,19 +68,7 @@ def seeded(
     (level,) = hierarchy("transplants")
     x_short = np.zeros(shorter.problem.n_cols)
     if shorter.problem.n_cols:
-        problem = shorter.problem
-        best = HighsBackend().solve(
-            MipProblem(
-                level.values(shorter.features),
-                problem.a_start,
-                problem.a_index,
-                problem.a_value,
-                problem.row_lower,
-                problem.row_upper,
-            )
-        )
-        assert best.status is MipStatus.OPTIMAL
-        x_short = best.x
+        x_short = optimum(shorter.problem, level.values(shorter.features)).x
     x = carry_over(shorter, form, x_short)
     assert x is not None
     return graph, form, level.values(form.features), x
@@ -156,18 +152,7 @@ def test_from_a_weak_start_the_search_improves_and_stays_valid(
         assert form.problem.broken_rows(better, 1e-9).size == 0
         assert set(np.unique(better).tolist()) <= {0.0, 1.0}
         # The whole model's optimum (pools too large for the brute-force oracle).
-        problem = form.problem
-        best = HighsBackend().solve(
-            MipProblem(
-                objective,
-                problem.a_start,
-                problem.a_index,
-                problem.a_value,
-                problem.row_lower,
-                problem.row_upper,
-            )
-        )
-        assert best.status is MipStatus.OPTIMAL
+        best = optimum(form.problem, objective)
         assert float(objective @ x) <= float(objective @ better) <= best.objective + 1e-9
         improved += float(objective @ better) > float(objective @ x)
     assert improved >= 4  # the chains the start left out are found

@@ -501,7 +501,7 @@ class _Ladder:
         upper = self.top
         if state.value >= upper - self.tol:
             return state.optimal(), 0
-        self._held = state.value if state.found and self.hand_over else None
+        self._tell(state)
         order = self._order()
         exhausted = False
         while True:
@@ -522,7 +522,7 @@ class _Ladder:
             round_, future, _ = self._running.pop(0)
             sol = future.result()
             state.offer(sol)
-            self._held = state.value if state.found and self.hand_over else None
+            self._tell(state)
             columns = self._columns(round_.columns_for)
             logger.debug(
                 "%s %.6g over the columns of %.6g: %d of %d, %s %.6g",
@@ -557,6 +557,10 @@ class _Ladder:
             elif state.found and 2.0 - self.tol <= upper - state.value <= FINISH_GAP + self.tol:
                 # One round in turn: nothing is running, so the finish round replaces the rest.
                 self._start(_Round(state.value + 1.0, state.value + 1.0, aim=upper))
+
+    def _tell(self, state: _Incumbent) -> None:
+        """Note what the next rounds' MIPs are told of the incumbent (see ``hand_over``)."""
+        self._held = state.value if state.found and self.hand_over else None
 
     def _start(self, round_: _Round) -> None:
         keep = self.lag.could_reach(round_.columns_for, tolerance=self.tol)

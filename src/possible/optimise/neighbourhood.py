@@ -21,6 +21,7 @@ under a time limit does; a run without a time limit never uses it and stays dete
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -125,14 +126,7 @@ def improve(
         ``form.problem``.
     """
     began = time.perf_counter()
-    problem = MipProblem(
-        objective,
-        form.problem.a_start,
-        form.problem.a_index,
-        form.problem.a_value,
-        form.problem.row_lower,
-        form.problem.row_upper,
-    )
+    problem = dataclasses.replace(form.problem, objective=objective)
     touches = touched_vertices(graph, form)
     rng = np.random.default_rng(seed)
     best = x.copy()

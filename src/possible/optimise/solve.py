@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -189,12 +190,13 @@ def solve(
         )
         timings["seed"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    search = initial is not None and deadline is not None
+    # A seeded run under a time limit may search after its first level's rounds.
+    search_until = deadline if initial is not None else None
     first_limit = None
-    if search and deadline is not None:
+    if search_until is not None:
         # The first level's rounds get their share of the time left; the search the rest, if
         # they do not settle it. Later levels may use all of it.
-        first_limit = (t0 - began) + max(deadline - t0, 0.0) * (1.0 - IMPROVE_TIME_SHARE)
+        first_limit = (t0 - began) + max(search_until - t0, 0.0) * (1.0 - IMPROVE_TIME_SHARE)
     x, status, values, bounds = _lexicographic(
         form,
         levels,
@@ -207,10 +209,12 @@ def solve(
         first_limit=first_limit,
     )
     timings["solve"] = time.perf_counter() - t0  # wall time: rounds may run side by side
-    if search and deadline is not None and status is Status.FEASIBLE and values[0] != bounds[0]:
+    if search_until is not None and status is Status.FEASIBLE and values[0] != bounds[0]:
         t0 = time.perf_counter()
         say("looking for better solutions near the best found")
-        x, status = _improve_first_level(graph, form, levels, x, backend, deadline, values, bounds)
+        x, status = _improve_first_level(
+            graph, form, levels, x, backend, search_until, values, bounds
+        )
         timings["improve"] = time.perf_counter() - t0
     exchanges, ndds_left = _decode(graph, form, x)
     unmatched = _unmatched(graph, form, exchanges, settled=status is Status.OPTIMAL)
@@ -507,14 +511,7 @@ def _with_rows(
 ) -> MipProblem:
     """Return the problem with `objective` and extra rows ``rows[i] @ x >= lower[i]``."""
     if not rows:
-        return MipProblem(
-            objective,
-            problem.a_start,
-            problem.a_index,
-            problem.a_value,
-            problem.row_lower,
-            problem.row_upper,
-        )
+        return dataclasses.replace(problem, objective=objective)
     base = problem.matrix()
     extra = csr_matrix(np.vstack(rows))
     matrix = vstack([base, extra], format="csc")
