@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 from scipy.sparse import csc_matrix
 
 from conftest import ExpiringHighs
@@ -38,7 +39,7 @@ from possible.optimise import (
     UnmatchedReason,
     solve,
 )
-from possible.optimise.backend import LpSolution
+from possible.optimise.backend import LpSolution, MipSolution
 from possible.optimise.highs import HighsBackend
 
 # HiGHS 1.16, given a warm start, could finish "optimal" with the right objective value but
@@ -677,6 +678,60 @@ def test_a_longer_chain_cap_keeps_the_shorter_optimum_when_time_runs_out() -> No
     assert result.bound == (5.0,)
     assert_valid(LINE, result, max_cycle=3, max_chain=5)
     assert "seed" in result.timings
+
+
+class RecordsLimits(ExpiringHighs):
+    """HiGHS throughout, recording the time limit of every MIP solved after seeding."""
+
+    def __init__(self) -> None:
+        super().__init__(expire_on="never")
+        self.seeded = False
+        self.limits: list[float] = []
+
+    def solve(
+        self,
+        problem: MipProblem,
+        *,
+        time_limit: float | None = None,
+        start: NDArray[np.float64] | None = None,
+        target: float | None = None,
+    ) -> MipSolution:
+        if self.seeded and time_limit is not None:
+            self.limits.append(time_limit)
+        return self.inner.solve(problem, time_limit=time_limit, target=target)
+
+    def watch(self, message: str) -> None:
+        if message.startswith("solving level"):
+            self.seeded = True
+
+
+# LINE with a two-way exchange beside it: a model with a cycle to keep.
+LINE_AND_SWAP = pool_of(
+    {"n": None, "d1": "p1", "d2": "p2", "d3": "p3", "d4": "p4", "d5": "p5", "d6": "p6", "d7": "p7"},
+    [
+        ("n", "p1", 1.0),
+        ("d1", "p2", 1.0),
+        ("d2", "p3", 1.0),
+        ("d3", "p4", 1.0),
+        ("d4", "p5", 1.0),
+        ("d6", "p7", 1.0),
+        ("d7", "p6", 1.0),
+    ],
+)
+
+
+@pytest.mark.parametrize(("pool", "share"), [(LINE, 1.0), (LINE_AND_SWAP, 0.5)])
+def test_the_rounds_keep_the_whole_time_when_there_is_no_cycle_to_search_around(
+    pool: Pool, share: float
+) -> None:
+    # The search after the rounds keeps cycles; a model without any leaves it nothing to do.
+    backend = RecordsLimits()
+    result = solve(
+        pool, max_cycle=3, max_chain=5, time_limit=60.0, backend=backend, progress=backend.watch
+    )
+    assert result.status is Status.OPTIMAL
+    assert backend.limits
+    assert 60.0 * share * 0.9 < max(backend.limits) <= 60.0 * share
 
 
 def test_a_seeded_solve_with_long_chains_is_still_optimal(
