@@ -25,6 +25,7 @@ __all__ = [
     "MipSolution",
     "MipStatus",
     "RelaxationBackend",
+    "solve_to_beat",
 ]
 
 
@@ -246,3 +247,19 @@ class FeasibilityBackend(Backend, Protocol):
             :attr:`MipStatus.TIME_LIMIT` (gave up: time, effort or `stop`) without ``x``.
         """
         ...
+
+
+def solve_to_beat(
+    backend: Backend, problem: MipProblem, *, time_limit: float, held: float
+) -> MipSolution:
+    """Solve `problem` for something better than `held`, which the caller already has.
+
+    A backend that can be told of the value held (:class:`ConcurrentBackend`) is told, so that
+    it may solve a very large model without heuristics that overrun time limits, or not at all
+    (see :meth:`possible.optimise.highs.HighsBackend.solve_stoppable`).
+    """
+    if isinstance(backend, ConcurrentBackend) and backend.concurrent:
+        return backend.solve_stoppable(
+            problem, stop=threading.Event(), time_limit=time_limit, incumbent=held
+        )
+    return backend.solve(problem, time_limit=time_limit)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 
 import numpy as np
@@ -31,13 +30,7 @@ from numpy.typing import NDArray
 from scipy.sparse import csr_matrix
 
 from possible.graph.compatibility import CompatibilityGraph
-from possible.optimise.backend import (
-    Backend,
-    ConcurrentBackend,
-    MipProblem,
-    MipSolution,
-    MipStatus,
-)
+from possible.optimise.backend import Backend, MipStatus, solve_to_beat
 from possible.optimise.fixing import fix_at_one, restrict
 from possible.optimise.formulation import Formulation
 
@@ -157,7 +150,7 @@ def improve(
             break
         tries += 1
         each = min(left, time_limit * NEIGHBOURHOOD_TIME_SHARE)
-        sol = _solve(backend, sub, each, value - fixed_value)
+        sol = solve_to_beat(backend, sub, time_limit=each, held=value - fixed_value)
         found = fixed_value + sol.objective if sol.x.size else -np.inf
         if sol.status in (MipStatus.OPTIMAL, MipStatus.FEASIBLE) and found > value + 1e-9:
             candidate = kept.astype(np.float64)
@@ -174,16 +167,3 @@ def improve(
         time.perf_counter() - began,
     )
     return best
-
-
-def _solve(backend: Backend, problem: MipProblem, time_limit: float, held: float) -> MipSolution:
-    """Solve one neighbourhood, telling a backend that can be told what it must beat (`held`).
-
-    A very large neighbourhood is then solved without heuristics that overrun time limits, or
-    not at all (see :meth:`possible.optimise.highs.HighsBackend.solve_stoppable`).
-    """
-    if isinstance(backend, ConcurrentBackend) and backend.concurrent:
-        return backend.solve_stoppable(
-            problem, stop=threading.Event(), time_limit=time_limit, incumbent=held
-        )
-    return backend.solve(problem, time_limit=time_limit)
