@@ -189,18 +189,28 @@ def test_the_search_never_loses_value_or_breaks_a_row(pool: Pool, freed: int, se
     assert value <= best + 1e-9
 
 
+@pytest.mark.parametrize("generate_chains", [False, True])
 def test_a_run_whose_rounds_stop_keeps_what_the_search_finds(
-    monkeypatch: pytest.MonkeyPatch, fakes: Fakes
+    monkeypatch: pytest.MonkeyPatch, fakes: Fakes, generate_chains: bool
 ) -> None:
     monkeypatch.setattr("possible.optimise.neighbourhood.FREED_CYCLES", 1)
+    if not generate_chains:
+        solve_module = importlib.import_module("possible.optimise.solve")
+        monkeypatch.setattr(solve_module, "CHAINS_TIME_SHARE", 0.0)
     pool = two_gadgets()
     # The rounds run out of time with nothing; the search after them gets HiGHS again.
     backend = fakes.expiring_highs(revive_on="looking for better solutions")
     result = solve(
         pool, max_cycle=3, max_chain=5, time_limit=60.0, backend=backend, progress=backend.watch
     )
-    assert result.status is Status.FEASIBLE
-    assert result.objective == (9.0,)
+    if generate_chains:
+        # Generated chains find both long chains: the bound, so the run is optimal.
+        assert result.status is Status.OPTIMAL
+        assert result.objective == (10.0,)
+    else:
+        # The neighbourhood search alone frees one gadget's cycle, then stops.
+        assert result.status is Status.FEASIBLE
+        assert result.objective == (9.0,)
     assert result.bound == (10.0,)
     assert "improve" in result.timings
     assert_valid(pool, result, max_cycle=3, max_chain=5)

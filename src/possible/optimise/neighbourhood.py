@@ -9,11 +9,12 @@ left out, and a few of the cycles, drawn at random), several times.
 
 :func:`possible.optimise.solve.solve` runs it under a time limit only, and only after the
 rounds have had their share of the time (see ``IMPROVE_TIME_SHARE`` there) without settling
-the first level. Measured on kep_solver's UK pools with chains of 6 and a 170 s limit: uk_1000_1
-703 to 710 (bound 718) and uk_1000_2 712 to 722 (bound 736), where HiGHS' rounds had not
-beaten the seed in 170 s; at 500 patients the rounds settle uk_500_2 (349) first, and on
-uk_500_1 the search finds nothing above the rounds' 345 (optimum 346); at 2,000 patients it
-finds nothing above the seed (1479, bound 1480).
+the first level, and after generated chains were packed with the cycles where that applies
+(:mod:`possible.optimise.chaingen`). Measured alone on kep_solver's UK pools with chains of 6
+and a 170 s limit: uk_1000_1 703 to 710 (bound 718) and uk_1000_2 712 to 722 (bound 736),
+where HiGHS' rounds had not beaten the seed in 170 s; at 500 patients the rounds settle
+uk_500_2 (349) first, and on uk_500_1 the search finds nothing above the rounds' 345
+(optimum 346); at 2,000 patients it finds nothing above the seed (1479, bound 1480).
 
 Its sub-solves stop on time, so where it ends depends on the machine's speed, as any answer
 under a time limit does; a run without a time limit never uses it and stays deterministic.
