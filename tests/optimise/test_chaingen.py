@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -11,8 +16,10 @@ from test_neighbourhood import cycles_only, optimum, seeded, two_gadgets
 from oracles import SETTINGS, best_packing, pools, random_pool
 from possible.domain import Pool
 from possible.graph import CompatibilityGraph, build_graph
+from possible.optimise.backend import LpSolution, MipProblem, MipStatus
 from possible.optimise.chaingen import (
     _chains_of,
+    _Master,
     _positions,
     _price,
     applicable,
@@ -73,8 +80,12 @@ def all_chains(form: Formulation, ndd: int) -> list[tuple[tuple[int, ...], tuple
 @given(
     pool=pools(max_pairs=8, max_ndds=2),
     duals=st.lists(st.floats(0.0, 1.5), min_size=12, max_size=12),
+    known_share=st.sampled_from([0.0, 0.3, 1.0]),
+    draw=st.integers(0, 2**16),
 )
-def test_pricing_finds_the_best_chain_of_every_ndd(pool: Pool, duals: list[float]) -> None:
+def test_pricing_finds_the_best_new_chain_of_every_ndd(
+    pool: Pool, duals: list[float], known_share: float, draw: int
+) -> None:
     graph = build_graph(pool)
     form = build_formulation(graph, max_cycle=3, max_chain=4, uk=False)
     if not applicable(graph, form):
@@ -83,21 +94,52 @@ def test_pricing_finds_the_best_chain_of_every_ndd(pool: Pool, duals: list[float
     objective = level.values(form.features)
     y = np.array(duals[: graph.n_vertices])
     ndds = np.arange(graph.n_pairs, graph.n_vertices, dtype=np.int64)
-    found, missing = _price(_positions(graph, form, objective), y, ndds, graph.n_vertices)
+    every = {ndd: all_chains(form, ndd) for ndd in ndds.tolist()}
+    # Chains the master has already: pricing must look past them.
+    rng = np.random.default_rng(draw)
+    known = {c for chains in every.values() for c, _ in chains if rng.random() < known_share}
+    pos = _positions(graph, form, objective)
+    found, missing = _price(pos, y, ndds, graph.n_vertices, known=known)
 
     def reduced(columns: tuple[int, ...], vertices: tuple[int, ...]) -> float:
         return float(objective[list(columns)].sum() - y[list(vertices)].sum())
 
+    assert not {c for c, _ in found} & known
     expected_missing = 0.0
-    for ndd in ndds.tolist():
-        best = max((reduced(c, v) for c, v in all_chains(form, ndd)), default=0.0)
+    for ndd, chains in every.items():
+        best = max((reduced(c, v) for c, v in chains if c not in known), default=0.0)
         mine = [reduced(c, v) for c, v in found if v[0] == ndd]
         if best > 1e-6:
             assert mine
-            assert max(mine) == np.float64(best) or abs(max(mine) - best) < 1e-9
+            assert abs(max(mine) - best) < 1e-9
             expected_missing += best
         assert all(r > 0 for r in mine)
+    assert missing is not None
     assert abs(missing - expected_missing) < 1e-9
+
+
+def test_pricing_past_its_deadline_finds_nothing_and_claims_no_bound() -> None:
+    graph, form, objective, _ = seeded(two_gadgets(), max_chain=5)
+    ndds = np.arange(graph.n_pairs, graph.n_vertices, dtype=np.int64)
+    pos = _positions(graph, form, objective)
+    y = np.zeros(graph.n_vertices)
+    assert _price(pos, y, ndds, graph.n_vertices)[0]  # chains worth finding
+    assert _price(pos, y, ndds, graph.n_vertices, deadline=0.0) == ([], None)
+
+
+@contextlib.contextmanager
+def no_warnings() -> Iterator[None]:
+    """Fail if chain generation logs a warning (a packing that did not fit the model)."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("possible.optimise.chaingen")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    assert not records, [r.getMessage() for r in records]
 
 
 def test_the_gadgets_long_chains_are_generated() -> None:
@@ -151,3 +193,45 @@ def test_from_a_weak_start_the_search_reaches_the_optimum_mostly() -> None:
     assert improved == 12  # the start has no chain; generated chains always add some
     # A packing of generated chains is not always the optimum (7 of 12 here), only near it.
     assert reached >= 6
+
+
+class RelaxationsEnd(HighsBackend):
+    """HiGHS, whose relaxations fail after the first `allowed` (as if time ran out)."""
+
+    def __init__(self, allowed: int) -> None:
+        super().__init__()
+        self.allowed = allowed
+
+    def solve_relaxation(self, problem: MipProblem, *, time_limit: float | None = None) -> object:
+        if self.allowed == 0:
+            return LpSolution(MipStatus.ERROR, math.nan, np.zeros(problem.n_rows), 0.0)
+        self.allowed -= 1
+        return super().solve_relaxation(problem, time_limit=time_limit)
+
+
+@pytest.mark.parametrize("allowed", [1, 2])
+def test_a_generation_cut_short_keeps_every_column_a_better_packing_needs(
+    monkeypatch: pytest.MonkeyPatch, allowed: int
+) -> None:
+    # Chains added after the last relaxation raise the master's bound: the columns kept for
+    # the packing must be priced against the master as it ends, not as that relaxation saw it.
+    masters: list[MipProblem] = []
+    real = _Master.problem
+
+    def recording(self: _Master) -> MipProblem:
+        masters.append(real(self))
+        return masters[-1]
+
+    monkeypatch.setattr(_Master, "problem", recording)
+    for seed in range(12):
+        graph, form, objective, x = seeded(
+            random_pool(seed, n_pairs=40, n_ndds=5, density=0.08), max_chain=6
+        )
+        masters.clear()
+        with no_warnings():
+            better = improve_with_chains(
+                graph, form, objective, x, backend=RelaxationsEnd(allowed), time_limit=60.0
+            )
+        held = float(objective @ x)
+        best = max(held, optimum(masters[-1], masters[-1].objective).objective)
+        assert float(objective @ better) == pytest.approx(best)

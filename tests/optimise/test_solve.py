@@ -720,9 +720,9 @@ LINE_AND_SWAP = pool_of(
 )
 
 
-@pytest.mark.parametrize(("pool", "share"), [(LINE, 1.0), (LINE_AND_SWAP, 0.5)])
+@pytest.mark.parametrize(("pool", "whole"), [(LINE, True), (LINE_AND_SWAP, False)])
 def test_the_rounds_keep_the_whole_time_when_there_is_no_cycle_to_search_around(
-    pool: Pool, share: float
+    pool: Pool, whole: bool
 ) -> None:
     # The search after the rounds keeps cycles; a model without any leaves it nothing to do.
     backend = RecordsLimits()
@@ -731,7 +731,10 @@ def test_the_rounds_keep_the_whole_time_when_there_is_no_cycle_to_search_around(
     )
     assert result.status is Status.OPTIMAL
     assert backend.limits
-    assert 60.0 * share * 0.9 < max(backend.limits) <= 60.0 * share
+    # All of the 60 s left after seeding, or half of it (no assertion on elapsed time: the
+    # seeding pass would have to take 15 s for the first to fail).
+    longest = max(backend.limits)
+    assert longest > 45.0 if whole else longest <= 30.0
 
 
 def test_a_seeded_solve_with_long_chains_is_still_optimal(

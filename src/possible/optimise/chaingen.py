@@ -14,32 +14,42 @@ There are far too many chains to list them all, so :func:`improve_with_chains` g
    ``c(a, i)`` is the objective of PICEF's column for arc ``a`` at position ``i``.
 3. *Pricing* finds, per NDD, the chains of highest reduced cost: a depth-first search over
    simple paths, pruned by the best reduced cost of any walk of the remaining length (a
-   dynamic programme over positions, one vectorised pass each). Chains with a positive reduced
-   cost join the master, and the rounds go on until none is left.
-4. The MIP over the master's columns (a set packing) is solved under the time left, and its
-   solution is mapped back onto the model's columns.
+   dynamic programme over positions, one vectorised pass each). New chains with a positive
+   reduced cost join the master, and the rounds go on until pricing finds none, or the
+   generation's share of the time (:data:`GENERATION_TIME_SHARE`) is used.
+4. The MIP over the master's columns (a set packing) is solved under the time left, over the
+   columns that the last relaxation's duals allow in a packing better than the given
+   solution, and its solution is mapped back onto the model's columns.
 
-The master's relaxation is as strong as PICEF's on kep_solver's UK pools with chains of 6
+The master's relaxation is no stronger than PICEF's on kep_solver's UK pools with chains of 6
 (718 and 736 at 1,000 patients, 346 at 500), so this finds solutions, not proofs: its MIP
 is over a subset of the chains. Measured on uk_1000_1 and uk_1000_2 with chains of 6 (12 to
 20 s of generation, then a 60 s MIP): 711 and 727, where the neighbourhood search had 710 and
 722 after 170 s.
 
 Only models with pair-level PICEF and no explicit short chains (every objective but the UK
-hierarchy) are handled; :func:`applicable` says which.
+hierarchy) are handled, and only where chains are worth something at the level solved;
+:func:`applicable` says which models.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 
 import numpy as np
 from numpy.typing import NDArray
 
 from possible.graph.compatibility import CompatibilityGraph
-from possible.optimise.backend import MipProblem, MipStatus, RelaxationBackend, solve_to_beat
+from possible.optimise.backend import (
+    LpSolution,
+    MipProblem,
+    MipStatus,
+    RelaxationBackend,
+    solve_to_beat,
+)
 from possible.optimise.fixing import lagrangian_bound, restrict
 from possible.optimise.formulation import Formulation
 
@@ -51,9 +61,12 @@ GENERATION_TIME_SHARE = 0.4
 """The share of :func:`improve_with_chains`' time its rounds of generation may use; the MIP
 over the chains found gets the rest."""
 PER_NDD = 3
-"""Chains of positive reduced cost added per NDD and round (the best ones found)."""
+"""Chains of positive reduced cost added per NDD and round: the last improvements the search
+for that NDD found (often one path and its prefixes)."""
 SEARCH_NODES = 20_000
 """Arcs one pricing search may try per NDD, so that a round's cost is bounded."""
+CLOCK_EVERY = 1_000
+"""A pricing search looks at the clock after this many arcs."""
 MAX_CYCLES = 150_000
 """Models with more cycle columns are left alone: the packing's MIP is too large to pay. At
 2,000 patients with chains of 6 (347k cycles) it found nothing in 60 s, and HiGHS' presolve
@@ -124,13 +137,13 @@ class _Master:
         self.chains: list[tuple[int, ...]] = []  # model columns of each chain, in order
         self.chain_vertices: list[tuple[int, ...]] = []  # its NDD, then its patients' vertices
         self.chain_value: list[float] = []
-        self._known: set[tuple[int, ...]] = set()
+        self.known: set[tuple[int, ...]] = set()
 
     def add(self, columns: tuple[int, ...], vertices: tuple[int, ...], value: float) -> bool:
         """Add a chain (its model columns, vertices and value); say whether it was new."""
-        if columns in self._known:
+        if columns in self.known:
             return False
-        self._known.add(columns)
+        self.known.add(columns)
         self.chains.append(columns)
         self.chain_vertices.append(vertices)
         self.chain_value.append(value)
@@ -188,18 +201,28 @@ class _PathSearch:
         walks: NDArray[np.float64],
         ndd: int,
         floor: float,
+        known: set[tuple[int, ...]],
+        deadline: float,
     ) -> None:
         self.pos, self.gain, self.walks = pos, gain, walks
         self.best = floor
+        self.known = known
+        self.deadline = deadline
         self.tried = 0
+        self.cut_short = False  # by SEARCH_NODES or the deadline
         self.improving: list[tuple[float, tuple[int, ...], tuple[int, ...]]] = []
         self.vertices = [ndd]
         self.columns: list[int] = []
         self.on_path = {ndd}
 
     def run(self, v: int, depth: int, so_far: float) -> None:
-        """Extend the current path from `v`, reached at position `depth`, worth `so_far`."""
-        if so_far > self.best:
+        """Extend the current path from `v`, reached at position `depth`, worth `so_far`.
+
+        A chain the master has already is not recorded (its reduced cost can look positive
+        when the relaxation's duals sit on column bounds): it would prune the new chains
+        below it. It is extended all the same.
+        """
+        if so_far > self.best and tuple(self.columns) not in self.known:
             self.best = so_far
             self.improving.append((so_far, tuple(self.columns), tuple(self.vertices)))
         if depth == len(self.pos.indptr):
@@ -209,7 +232,12 @@ class _PathSearch:
         step = self.gain[depth][lo:hi]
         promise = step + self.walks[depth + 1][nxt]
         for j in np.argsort(-promise, kind="stable").tolist():
-            if so_far + promise[j] <= self.best or self.tried >= SEARCH_NODES:
+            if so_far + promise[j] <= self.best or self.cut_short:
+                return
+            if self.tried >= SEARCH_NODES or (
+                self.tried % CLOCK_EVERY == 0 and time.perf_counter() > self.deadline
+            ):
+                self.cut_short = True
                 return
             u = int(nxt[j])
             if u in self.on_path:
@@ -225,23 +253,36 @@ class _PathSearch:
 
 
 def _price(
-    pos: _Positions, y: NDArray[np.float64], ndds: NDArray[np.int64], n_vertices: int
-) -> tuple[list[tuple[tuple[int, ...], tuple[int, ...]]], float]:
-    """Find chains of positive reduced cost under duals `y`.
+    pos: _Positions,
+    y: NDArray[np.float64],
+    ndds: NDArray[np.int64],
+    n_vertices: int,
+    *,
+    known: set[tuple[int, ...]] | None = None,
+    deadline: float = math.inf,
+) -> tuple[list[tuple[tuple[int, ...], tuple[int, ...]]], float | None]:
+    """Find chains of positive reduced cost under duals `y`, other than the `known` ones.
 
     Returns up to :data:`PER_NDD` per NDD, as ``(model columns, vertices)``, and the sum over
-    NDDs of the best reduced cost found: what the master's relaxation may still gain.
+    NDDs of the best reduced cost of a new chain: by how much the master's relaxation may
+    fall short of the whole model's. That sum is ``None`` when a search was cut short (by
+    :data:`SEARCH_NODES` or `deadline`), since it is then no bound.
     """
+    known = set() if known is None else known
     gain = [coef - y[dst] for coef, dst in zip(pos.coef, pos.dst, strict=True)]
     walks = _walk_bounds(pos, gain, n_vertices)
     found: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
-    missing = 0.0
+    missing: float | None = 0.0
     for ndd in ndds.tolist():
         if walks[0][ndd] - y[ndd] <= EPS:
             continue
-        search = _PathSearch(pos, gain, walks, ndd, floor=float(y[ndd]) + EPS)
+        if time.perf_counter() > deadline:
+            return found, None
+        search = _PathSearch(pos, gain, walks, ndd, float(y[ndd]) + EPS, known, deadline)
         search.run(ndd, 0, 0.0)
-        if search.improving:
+        if search.cut_short:
+            missing = None
+        if search.improving and missing is not None:
             missing += search.improving[-1][0] - float(y[ndd])
         found.extend((cols, verts) for _, cols, verts in search.improving[-PER_NDD:])
     return found, missing
@@ -304,6 +345,8 @@ def improve_with_chains(
     """
     began = time.perf_counter()
     generate_until = began + time_limit * GENERATION_TIME_SHARE
+    if not (objective[form.n_cycle_cols + form.n_chain_cols :] > EPS).any():
+        return x  # chains are worth nothing at this level: no chain can be priced in
     pos = _positions(graph, form, objective)
     master = _Master(graph, form, objective)
     for columns, vertices in _chains_of(form, x):
@@ -316,34 +359,40 @@ def improve_with_chains(
     ndds = np.arange(graph.n_pairs, graph.n_vertices, dtype=np.int64)
     held = float(objective @ x)
     rounds = 0
-    # Columns of the master that may be in a packing better than `held`, by the last
-    # relaxation's duals; chains generated after it are all kept.
-    promising = np.ones(0, dtype=bool)
+    last: LpSolution | None = None
     while (left := generate_until - time.perf_counter()) > 0:
         problem = master.problem()
         lp = backend.solve_relaxation(problem, time_limit=left)
         if lp.status is not MipStatus.OPTIMAL:
             break
+        last = lp
         duals = lagrangian_bound(problem, lp.row_dual)
-        promising = duals.column_bound > held + EPS
-        found, missing = _price(pos, duals.row_dual, ndds, graph.n_vertices)
+        found, missing = _price(
+            pos, duals.row_dual, ndds, graph.n_vertices, known=master.known, deadline=generate_until
+        )
         rounds += 1
         added = sum(
             master.add(columns, vertices, float(objective[list(columns)].sum()))
             for columns, vertices in found
         )
         logger.debug(
-            "chains round %d: relaxation %.6g, bound %.6g, %d chains added",
+            "chains round %d: relaxation %.6g, bound %s, %d chains added",
             rounds,
             lp.objective,
-            duals.bound + missing,
+            "unknown" if missing is None else f"{duals.bound + missing:.6g}",
             added,
         )
         if added == 0:
             break
     problem = master.problem()
     keep = np.ones(problem.n_cols, dtype=bool)
-    keep[: promising.shape[0]] = promising
+    if last is not None:
+        # Every column of the master as it is now, priced by the last relaxation's duals: a
+        # column whose Lagrangian bound is below what a better packing is worth is in none.
+        duals = lagrangian_bound(problem, last.row_dual)
+        integral = bool(np.array_equal(problem.objective, np.round(problem.objective)))
+        floor = held + 1.0 - 1e-6 if integral else held + EPS
+        keep = duals.column_bound >= floor
     left = time_limit - (time.perf_counter() - began)
     if left <= 0 or not keep.any():
         return x
