@@ -62,9 +62,9 @@ SEED_TIME_SHARE = 0.5
 CHAINS_TIME_SHARE = 0.7
 """Of the search's time, the share for generating chains and packing them with the cycles
 (:mod:`possible.optimise.chaingen`); the neighbourhood search from its answer gets the rest.
-With chains of 6 and a 170 s limit, the two together took uk_1000_1 from 703 to 714 and
-uk_1000_2 from 712 to 725 (bounds 718 and 736), where the neighbourhood search alone had
-reached 710 and 722."""
+With chains of 6 and a 170 s limit, over four pools of 1,000 patients from kep_solver's UK
+generator, the two together found 2,899 transplants where the neighbourhood search alone
+found 2,891 (one pool 4 worse, one 9 better); see docs/engine.md."""
 IMPROVE_TIME_SHARE = 0.5
 """Under a time limit, the share of the time left after seeding kept for a neighbourhood
 search (see :mod:`possible.optimise.neighbourhood`), should the rounds not settle the first
