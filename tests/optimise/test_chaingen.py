@@ -20,11 +20,13 @@ from possible.optimise.backend import LpSolution, MipProblem, MipStatus
 from possible.optimise.chaingen import (
     _chains_of,
     _Master,
+    _packing_columns,
     _positions,
     _price,
     applicable,
     improve_with_chains,
 )
+from possible.optimise.fixing import fix_at_one, restrict
 from possible.optimise.formulation import Formulation, build_formulation
 from possible.optimise.highs import HighsBackend
 from possible.optimise.objectives import hierarchy
@@ -235,3 +237,110 @@ def test_a_generation_cut_short_keeps_every_column_a_better_packing_needs(
         held = float(objective @ x)
         best = max(held, optimum(masters[-1], masters[-1].objective).objective)
         assert float(objective @ better) == pytest.approx(best)
+
+
+def master_of(pool: Pool, objective_name: str) -> tuple[MipProblem, np.ndarray]:
+    """The master with every cycle and every chain (chains of at most 4) of a small pool, and
+    its objective."""
+    graph = build_graph(pool)
+    form = build_formulation(graph, max_cycle=3, max_chain=4, uk=False)
+    (level,) = hierarchy(objective_name)
+    objective = level.values(form.features)
+    master = _Master(graph, form, objective)
+    for ndd in range(graph.n_pairs, graph.n_vertices):
+        for columns, vertices in all_chains(form, ndd) if form.arc_id.size else []:
+            master.add(columns, vertices, float(objective[list(columns)].sum()))
+    problem = master.problem()
+    return problem, problem.objective
+
+
+def best_with(problem: MipProblem, column: int) -> float:
+    """The best solution of `problem` that uses `column` (-inf if none does)."""
+    only = np.zeros(problem.n_cols, dtype=bool)
+    only[column] = True
+    shifted, fixed = fix_at_one(problem, only)
+    if (shifted.row_upper < -1e-9).any():
+        return -math.inf
+    sol = HighsBackend().solve(restrict(shifted, ~only))
+    return fixed + sol.objective if sol.status is MipStatus.OPTIMAL else -math.inf
+
+
+@SETTINGS
+@given(
+    pool=pools(max_pairs=6, max_ndds=2),
+    objective_name=st.sampled_from(["transplants", "score"]),
+    duals=st.lists(st.floats(-1.5, 1.5), min_size=8, max_size=8),
+    below=st.sampled_from([0.5, 1.0, 2.0]),
+)
+def test_the_packing_keeps_every_column_of_a_better_solution(
+    pool: Pool, objective_name: str, duals: list[float], below: float
+) -> None:
+    problem, objective = master_of(pool, objective_name)
+    if problem.n_cols == 0:
+        return
+    held = optimum(problem, objective).objective - below
+    keep = _packing_columns(problem, np.array(duals[: problem.n_rows]), held)
+    for j in np.flatnonzero(~keep).tolist():
+        # A dropped column is in no solution worth more than held (a whole unit more when
+        # every value is whole).
+        assert best_with(problem, j) <= held + 1e-9 or (
+            np.array_equal(objective, np.round(objective)) and best_with(problem, j) < held + 1
+        )
+
+
+def test_the_packing_drops_columns_the_relaxation_rules_out() -> None:
+    dropped = 0
+    for seed in range(6):
+        problem, objective = master_of(
+            random_pool(seed, n_pairs=12, n_ndds=2, density=0.2), "transplants"
+        )
+        lp = HighsBackend().solve_relaxation(problem)
+        held = optimum(problem, objective).objective - 1
+        keep = _packing_columns(problem, lp.row_dual, held)
+        for j in np.flatnonzero(~keep).tolist():
+            assert best_with(problem, j) < held + 1
+        dropped += int((~keep).sum())
+    assert dropped > 0
+
+
+def test_pricing_watches_the_clock_inside_a_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    graph, form, objective, _ = seeded(
+        random_pool(2, n_pairs=40, n_ndds=3, density=0.3), max_chain=6
+    )
+    ndds = np.arange(graph.n_pairs, graph.n_vertices, dtype=np.int64)
+    pos = _positions(graph, form, objective)
+    y = np.full(graph.n_vertices, 0.5)
+    full, missing = _price(pos, y, ndds, graph.n_vertices)
+    assert missing is not None
+    reads = [0]
+
+    class Clock:
+        @staticmethod
+        def perf_counter() -> float:
+            reads[0] += 1
+            return float(reads[0])  # past the deadline from the fourth read on
+
+    monkeypatch.setattr("possible.optimise.chaingen.time", Clock)
+    monkeypatch.setattr("possible.optimise.chaingen.CLOCK_EVERY", 1)
+    cut, missing = _price(pos, y, ndds, graph.n_vertices, deadline=3.5)
+    assert missing is None  # no bound from a search cut short
+    assert reads[0] <= 6  # it stopped within arcs of the deadline, not at the node limit
+    assert len(cut) < len(full)
+
+
+def test_a_level_where_chains_are_worth_nothing_generates_none() -> None:
+    graph, form, objective, x = seeded(two_gadgets(), max_chain=5)
+    calls: list[int] = []
+
+    class Watched(HighsBackend):
+        def solve_relaxation(
+            self, problem: MipProblem, *, time_limit: float | None = None
+        ) -> object:
+            calls.append(problem.n_cols)
+            return super().solve_relaxation(problem, time_limit=time_limit)
+
+    worthless = objective.copy()
+    worthless[form.n_cycle_cols :] = 0.0
+    same = improve_with_chains(graph, form, worthless, x, backend=Watched(), time_limit=60.0)
+    assert same is x
+    assert not calls

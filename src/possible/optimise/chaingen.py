@@ -288,6 +288,22 @@ def _price(
     return found, missing
 
 
+def _packing_columns(
+    problem: MipProblem, row_dual: NDArray[np.float64], held: float
+) -> NDArray[np.bool_]:
+    """Mark the columns of `problem` that may be in a solution worth more than `held`.
+
+    Every column is priced by `row_dual` (any multipliers: the Lagrangian bound holds for all),
+    and one whose bound is below what a better solution is worth is in none: ``held + 1``
+    when every value is a whole number, anything above `held` otherwise.
+    """
+    duals = lagrangian_bound(problem, row_dual)
+    integral = bool(np.array_equal(problem.objective, np.round(problem.objective)))
+    floor = held + 1.0 - 1e-6 if integral else held + EPS
+    keep: NDArray[np.bool_] = duals.column_bound >= floor
+    return keep
+
+
 def _chains_of(
     form: Formulation, x: NDArray[np.float64]
 ) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
@@ -387,12 +403,7 @@ def improve_with_chains(
     problem = master.problem()
     keep = np.ones(problem.n_cols, dtype=bool)
     if last is not None:
-        # Every column of the master as it is now, priced by the last relaxation's duals: a
-        # column whose Lagrangian bound is below what a better packing is worth is in none.
-        duals = lagrangian_bound(problem, last.row_dual)
-        integral = bool(np.array_equal(problem.objective, np.round(problem.objective)))
-        floor = held + 1.0 - 1e-6 if integral else held + EPS
-        keep = duals.column_bound >= floor
+        keep = _packing_columns(problem, last.row_dual, held)
     left = time_limit - (time.perf_counter() - began)
     if left <= 0 or not keep.any():
         return x
