@@ -51,7 +51,7 @@ from possible.optimise.backend import (
     solve_to_beat,
 )
 from possible.optimise.fixing import lagrangian_bound, restrict
-from possible.optimise.formulation import Formulation
+from possible.optimise.formulation import Formulation, picef_chains
 
 __all__ = ["GENERATION_TIME_SHARE", "MAX_CYCLES", "PER_NDD", "applicable", "improve_with_chains"]
 
@@ -309,23 +309,10 @@ def _chains_of(
 ) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     """List the chains of solution `x` as ``(model columns, vertices)``, from the NDD on."""
     base = form.n_cycle_cols + form.n_chain_cols
-    chosen = np.flatnonzero(x[base:] > 0.5)
-    src = form.node_vertex[form.arc_src[chosen]].tolist()
-    dst = form.node_vertex[form.arc_dst[chosen]].tolist()
-    pos = form.arc_pos[chosen].tolist()
-    following = {
-        (s, p): (d, base + int(j)) for s, d, p, j in zip(src, dst, pos, chosen, strict=True)
-    }
     out: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
-    for s, d, p, j in zip(src, dst, pos, chosen, strict=True):
-        if p != 1:
-            continue
-        columns, vertices = [base + int(j)], [s, d]
-        while (vertices[-1], len(columns) + 1) in following:
-            nxt, col = following[(vertices[-1], len(columns) + 1)]
-            vertices.append(nxt)
-            columns.append(col)
-        out.append((tuple(columns), tuple(vertices)))
+    for chain in picef_chains(form, x):
+        nodes = [int(form.arc_src[chain[0]]), *form.arc_dst[chain].tolist()]
+        out.append((tuple(base + c for c in chain), tuple(form.node_vertex[nodes].tolist())))
     return out
 
 

@@ -31,7 +31,7 @@ from possible.graph.prune import reach
 from possible.optimise.backend import MipProblem
 from possible.optimise.objectives import Features, age_bonus
 
-__all__ = ["Formulation", "build_formulation", "carry_over"]
+__all__ = ["Formulation", "build_formulation", "carry_over", "picef_chains"]
 
 I32 = NDArray[np.int32]
 F64 = NDArray[np.float64]
@@ -367,6 +367,35 @@ def carry_over(
             return None
         out[offset + found] = 1.0
     return out
+
+
+def picef_chains(form: Formulation, x: NDArray[np.float64]) -> list[list[int]]:
+    """Follow the chains that solution `x` makes of PICEF columns.
+
+    Parameters
+    ----------
+    form
+        The formulation.
+    x
+        A 0/1 solution over its columns (empty: none chosen).
+
+    Returns
+    -------
+    list of list of int
+        Per chain, the indices of its PICEF columns among ``form.arc_*`` (add
+        ``n_cycle_cols + n_chain_cols`` for model columns), from the NDD's arc on, in order of
+        the first arc's column.
+    """
+    base = form.n_cycle_cols + form.n_chain_cols
+    chosen = np.flatnonzero(x[base:] > 0.5) if x.size else np.zeros(0, np.int64)
+    following = {(int(form.arc_src[c]), int(form.arc_pos[c])): c for c in chosen.tolist()}
+    chains: list[list[int]] = []
+    for c in chosen[form.arc_pos[chosen] == 1].tolist():
+        chain = [c]
+        while (key := (int(form.arc_dst[chain[-1]]), len(chain) + 1)) in following:
+            chain.append(following[key])
+        chains.append(chain)
+    return chains
 
 
 def _picef_keys(form: Formulation) -> I32:

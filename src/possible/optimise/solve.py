@@ -24,7 +24,12 @@ from possible.optimise.backend import (
 )
 from possible.optimise.chaingen import applicable, improve_with_chains
 from possible.optimise.fixing import solve_level
-from possible.optimise.formulation import Formulation, build_formulation, carry_over
+from possible.optimise.formulation import (
+    Formulation,
+    build_formulation,
+    carry_over,
+    picef_chains,
+)
 from possible.optimise.neighbourhood import improve
 from possible.optimise.objectives import Objective, Sense, hierarchy
 from possible.optimise.result import (
@@ -581,22 +586,15 @@ def _decode(
         arcs = [int(a) for a in form.chain_arcs[c] if a >= 0]
         end = pool.donors[int(form.chain_end_donor[c])].id
         exchanges.append(Exchange("chain", tuple(transplant(a) for a in arcs), end))
-    arc_cols = chosen[chosen >= n_cyc + n_ch] - n_cyc - n_ch
-    if arc_cols.size:
-        nxt = {(int(form.arc_src[c]), int(form.arc_pos[c])): c for c in arc_cols.tolist()}
-        for c in arc_cols[form.arc_pos[arc_cols] == 1].tolist():
-            arcs = [int(form.arc_id[c])]
-            node, pos = int(form.arc_dst[c]), 1
-            while (node, pos + 1) in nxt:
-                c2 = nxt[(node, pos + 1)]
-                arcs.append(int(form.arc_id[c2]))
-                node, pos = int(form.arc_dst[c2]), pos + 1
-            donor = int(form.node_donor[node])
-            if donor < 0:  # pair-level node: the pair's first donor gives to the waiting list
-                donor = int(g.donors_of(int(form.node_vertex[node]))[0])
-            exchanges.append(
-                Exchange("chain", tuple(transplant(a) for a in arcs), pool.donors[donor].id)
-            )
+    for chain in picef_chains(form, x):
+        node = int(form.arc_dst[chain[-1]])
+        donor = int(form.node_donor[node])
+        if donor < 0:  # pair-level node: the pair's first donor gives to the waiting list
+            donor = int(g.donors_of(int(form.node_vertex[node]))[0])
+        arcs = form.arc_id[chain].tolist()
+        exchanges.append(
+            Exchange("chain", tuple(transplant(a) for a in arcs), pool.donors[donor].id)
+        )
     exchanges.sort(key=lambda e: (e.kind, e.transplants[0].donor, e.length))
     starting = {e.transplants[0].donor for e in exchanges if e.kind == "chain"}
     ndds_left = tuple(
