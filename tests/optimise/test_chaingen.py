@@ -249,7 +249,7 @@ def master_of(pool: Pool, objective_name: str) -> tuple[MipProblem, np.ndarray]:
     master = _Master(graph, form, objective)
     for ndd in range(graph.n_pairs, graph.n_vertices):
         for columns, vertices in all_chains(form, ndd) if form.arc_id.size else []:
-            master.add(columns, vertices, float(objective[list(columns)].sum()))
+            master.add(columns, vertices)
     problem = master.problem()
     return problem, problem.objective
 

@@ -41,6 +41,7 @@ import time
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.sparse import csc_matrix
 
 from possible.graph.compatibility import CompatibilityGraph
 from possible.optimise.backend import (
@@ -85,7 +86,6 @@ def applicable(graph: CompatibilityGraph, form: Formulation) -> bool:
         form.n_chain_cols == 0
         and form.n_cycle_cols <= MAX_CYCLES
         and form.arc_id.size > 0
-        and form.node_vertex.shape[0] == graph.n_vertices
         and bool(np.array_equal(form.node_vertex, np.arange(graph.n_vertices)))
     )
 
@@ -95,6 +95,7 @@ class _Positions:
     """PICEF's columns by position, each position's sorted by source vertex (a CSR)."""
 
     indptr: list[NDArray[np.int64]]
+    src: list[NDArray[np.int32]]
     dst: list[NDArray[np.int32]]
     col: list[NDArray[np.int64]]
     coef: list[NDArray[np.float64]]
@@ -108,7 +109,7 @@ def _positions(
     src = form.node_vertex[form.arc_src]
     dst = form.node_vertex[form.arc_dst]
     cap = int(form.arc_pos.max())
-    out = _Positions([], [], [], [])
+    out = _Positions([], [], [], [], [])
     for p in range(1, cap + 1):
         at = np.flatnonzero(form.arc_pos == p)
         at = at[np.argsort(src[at], kind="stable")]
@@ -116,6 +117,7 @@ def _positions(
         indptr = np.zeros(graph.n_vertices + 1, dtype=np.int64)
         np.cumsum(counts, out=indptr[1:])
         out.indptr.append(indptr)
+        out.src.append(src[at].astype(np.int32))
         out.dst.append(dst[at].astype(np.int32))
         out.col.append(base + at.astype(np.int64))
         out.coef.append(objective[base + at])
@@ -133,20 +135,20 @@ class _Master:
         r, c = np.nonzero(form.cycles.vertices >= 0)
         self.cycle_rows = form.cycles.vertices[r, c].astype(np.int64)
         self.cycle_cols = r.astype(np.int64)
-        self.cycle_value = objective[: self.n_cycles]
+        self.objective = objective
         self.chains: list[tuple[int, ...]] = []  # model columns of each chain, in order
         self.chain_vertices: list[tuple[int, ...]] = []  # its NDD, then its patients' vertices
         self.chain_value: list[float] = []
         self.known: set[tuple[int, ...]] = set()
 
-    def add(self, columns: tuple[int, ...], vertices: tuple[int, ...], value: float) -> bool:
-        """Add a chain (its model columns, vertices and value); say whether it was new."""
+    def add(self, columns: tuple[int, ...], vertices: tuple[int, ...]) -> bool:
+        """Add a chain (its model columns and vertices); say whether it was new."""
         if columns in self.known:
             return False
         self.known.add(columns)
         self.chains.append(columns)
         self.chain_vertices.append(vertices)
-        self.chain_value.append(value)
+        self.chain_value.append(float(self.objective[list(columns)].sum()))
         return True
 
     def problem(self) -> MipProblem:
@@ -156,19 +158,20 @@ class _Master:
             (v for vs in self.chain_vertices for v in vs), dtype=np.int64, count=int(lengths.sum())
         )
         chain_cols = self.n_cycles + np.repeat(np.arange(len(self.chains), dtype=np.int64), lengths)
-        rows = np.concatenate([self.cycle_rows, chain_rows])
-        cols = np.concatenate([self.cycle_cols, chain_cols])
-        order = np.lexsort((rows, cols))
         n_cols = self.n_cycles + len(self.chains)
-        starts = np.zeros(n_cols + 1, dtype=np.int64)
-        np.cumsum(np.bincount(cols, minlength=n_cols), out=starts[1:])
+        rows = np.concatenate([self.cycle_rows, chain_rows])
+        matrix = csc_matrix(
+            (np.ones(rows.shape[0]), (rows, np.concatenate([self.cycle_cols, chain_cols]))),
+            shape=(self.n_vertices, n_cols),
+        )
+        matrix.sort_indices()
         return MipProblem(
             objective=np.concatenate(
-                [self.cycle_value, np.asarray(self.chain_value, dtype=np.float64)]
+                [self.objective[: self.n_cycles], np.asarray(self.chain_value, dtype=np.float64)]
             ),
-            a_start=starts.astype(np.int32),
-            a_index=rows[order].astype(np.int32),
-            a_value=np.ones(rows.shape[0]),
+            a_start=matrix.indptr.astype(np.int32),
+            a_index=matrix.indices.astype(np.int32),
+            a_value=matrix.data.astype(np.float64),
             row_lower=np.full(self.n_vertices, -np.inf),
             row_upper=np.ones(self.n_vertices),
         )
@@ -186,8 +189,7 @@ def _walk_bounds(
     walks = np.zeros((cap + 1, n_vertices))
     for p in range(cap, 0, -1):  # arcs at position p leave a vertex reached at p - 1
         value = gain[p - 1] + walks[p][pos.dst[p - 1]]
-        src = np.repeat(np.arange(n_vertices), np.diff(pos.indptr[p - 1]))
-        np.maximum.at(walks[p - 1], src, value)
+        np.maximum.at(walks[p - 1], pos.src[p - 1], value)
     return walks
 
 
@@ -353,12 +355,12 @@ def improve_with_chains(
     pos = _positions(graph, form, objective)
     master = _Master(graph, form, objective)
     for columns, vertices in _chains_of(form, x):
-        master.add(columns, vertices, float(objective[list(columns)].sum()))
+        master.add(columns, vertices)
     first = pos.indptr[0]
     for ndd in range(graph.n_pairs, graph.n_vertices):
         for k in range(int(first[ndd]), int(first[ndd + 1])):
             col = int(pos.col[0][k])
-            master.add((col,), (ndd, int(pos.dst[0][k])), float(objective[col]))
+            master.add((col,), (ndd, int(pos.dst[0][k])))
     ndds = np.arange(graph.n_pairs, graph.n_vertices, dtype=np.int64)
     held = float(objective @ x)
     rounds = 0
@@ -374,10 +376,7 @@ def improve_with_chains(
             pos, duals.row_dual, ndds, graph.n_vertices, known=master.known, deadline=generate_until
         )
         rounds += 1
-        added = sum(
-            master.add(columns, vertices, float(objective[list(columns)].sum()))
-            for columns, vertices in found
-        )
+        added = sum(master.add(columns, vertices) for columns, vertices in found)
         logger.debug(
             "chains round %d: relaxation %.6g, bound %s, %d chains added",
             rounds,
