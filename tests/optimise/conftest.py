@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -194,3 +195,19 @@ class Fakes:
 def fakes() -> Fakes:
     """The fake backend classes."""
     return Fakes()
+
+
+@pytest.fixture
+def level_limits(monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
+    """The time limit each level of a `solve` is given, in order (the seeding pass's first)."""
+    # The module, not the function of the same name that possible.optimise exports.
+    solve_module = importlib.import_module("possible.optimise.solve")
+    limits: list[float | None] = []
+    real = solve_module.solve_level
+
+    def recording(*args: object, **kwargs: object) -> object:
+        limits.append(kwargs["time_limit"])  # type: ignore[arg-type]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(solve_module, "solve_level", recording)
+    return limits

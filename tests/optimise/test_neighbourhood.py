@@ -232,22 +232,12 @@ def test_only_a_run_under_a_time_limit_searches(objective: str) -> None:
         assert exact.objective == (10.0,)
 
 
-def test_later_levels_keep_the_whole_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_later_levels_keep_the_whole_time_limit(level_limits: list[float | None]) -> None:
     # Only the first level's rounds give time up to the search.
-    # The module, not the function of the same name that possible.optimise exports.
-    solve_module = importlib.import_module("possible.optimise.solve")
-    limits: list[float | None] = []
-    real = solve_module.solve_level
-
-    def recording(*args: object, **kwargs: object) -> object:
-        limits.append(kwargs["time_limit"])  # type: ignore[arg-type]
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(solve_module, "solve_level", recording)
     result = solve(two_gadgets(), max_cycle=3, max_chain=5, objective="uk", time_limit=100.0)
     assert result.status is Status.OPTIMAL
-    assert len(limits) == 5 + 1  # the seeding pass's first level, then the five levels
-    seeding, first, *later = limits
+    assert len(level_limits) == 5 + 1  # the seeding pass's first level, then the five levels
+    seeding, first, *later = level_limits
     assert seeding is not None
     assert first is not None
     # The first level: half of what the seeding pass left; the later ones: all the rest.
