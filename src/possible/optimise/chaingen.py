@@ -79,11 +79,12 @@ EPS = 1e-6
 def applicable(graph: CompatibilityGraph, form: Formulation) -> bool:
     """Tell whether chains can be generated for `form`.
 
-    Its chains must be pair-level PICEF only (no explicit short chains), and its cycles at
-    most :data:`MAX_CYCLES`.
+    Its chains must be pair-level PICEF only (no explicit short chains) with a cap, and its
+    cycles at most :data:`MAX_CYCLES`.
     """
     return (
-        form.n_chain_cols == 0
+        not form.unbounded_chains
+        and form.n_chain_cols == 0
         and form.n_cycle_cols <= MAX_CYCLES
         and form.arc_id.size > 0
         and bool(np.array_equal(form.node_vertex, np.arange(graph.n_vertices)))

@@ -66,6 +66,7 @@ from possible.optimise.backend import (
     Backend,
     ConcurrentBackend,
     FeasibilityBackend,
+    LpSolution,
     MipProblem,
     MipSolution,
     MipStatus,
@@ -240,11 +241,14 @@ class LevelSolution:
         The Lagrangian bound of the level, or ``None`` without a relaxation.
     columns
         How many columns the last MIP solve had.
+    relaxation
+        The relaxation the level's bound came from (over the alive columns), if any.
     """
 
     solution: MipSolution
     bound: LagrangianBound | None
     columns: int
+    relaxation: LpSolution | None = None
 
     def alive_after(self, alive: NDArray[np.bool_], lower: float) -> NDArray[np.bool_]:
         """Columns of `alive` that may still be 1 once this level must be worth `lower`."""
@@ -265,6 +269,7 @@ def solve_level(
     time_limit: float | None,
     tighten: bool = True,
     hand_over: bool = False,
+    relaxation: LpSolution | None = None,
 ) -> LevelSolution:
     """Maximise `problem` over the columns in `alive`, shrinking it by reduced-cost fixing.
 
@@ -293,6 +298,10 @@ def solve_level(
         Whether time the rounds cannot use well goes to a search after them (see
         :mod:`possible.optimise.neighbourhood`): the rounds' MIPs are then told of the
         incumbent, so that a backend may skip work that rarely beats it in time, or give up.
+    relaxation
+        The relaxation of `problem` over `alive`, solved before rows were added to it (their
+        duals zero): its duals still bound every solution, so it is used instead of solving
+        the relaxation again. Ignored unless it has one dual per row.
 
     Returns
     -------
@@ -303,7 +312,9 @@ def solve_level(
     sub_start = None if start is None else start[alive]
     known = 0.0 if sub_start is None else float(sub.objective @ sub_start)
     lp = None
-    if sub.n_cols and isinstance(backend, RelaxationBackend):
+    if relaxation is not None and relaxation.row_dual.shape == (sub.n_rows,):
+        lp = dataclasses.replace(relaxation, seconds=0.0)
+    elif sub.n_cols and isinstance(backend, RelaxationBackend):
         lp = backend.solve_relaxation(sub, time_limit=time_limit)
     if lp is None or lp.status is not MipStatus.OPTIMAL:
         # No relaxation to fix columns with (or no column left): solve over all alive ones.
@@ -314,7 +325,7 @@ def solve_level(
             state = _Incumbent(sub_start, known, found=True, seconds=0.0)
             state.offer(sol)
             sol = state.partial(sol.status, sol.bound)
-        return LevelSolution(_widen(sol, alive), None, sub.n_cols)
+        return LevelSolution(_widen(sol, alive), None, sub.n_cols, None)
     lag = lagrangian_bound(sub, lp.row_dual)
     best = np.zeros(sub.n_cols) if sub_start is None else sub_start
     state = _Incumbent(best, known, found=sub_start is not None, seconds=lp.seconds)
@@ -330,7 +341,7 @@ def solve_level(
             ladder.close()
     else:
         outcome, columns = _descend_fractional(backend, sub, lag, state, time_limit, began)
-    return LevelSolution(_widen(outcome, alive), lag, columns)
+    return LevelSolution(_widen(outcome, alive), lag, columns, lp)
 
 
 @dataclass(slots=True)

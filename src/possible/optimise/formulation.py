@@ -12,6 +12,11 @@ Columns, in this order:
 
 Rows: each pair receives at most once; each NDD gives at most once; a pair node passes a chain
 on at position k+1 only if it received at position k.
+
+Unbounded chains (``max_chain=None``) keep two positions: an NDD's arc, and every later arc (the
+*tail*). A pair passes a chain on only if it received one, at either position. That is the edge
+formulation of chains: its solutions can hold closed loops of tail arcs that no NDD starts,
+which :mod:`possible.optimise.cutsets` finds and cuts off.
 """
 
 from __future__ import annotations
@@ -59,6 +64,9 @@ class Formulation:
         Donor of each chain node, or ``-1`` for a pair-level node (any donor of the pair).
     node_vertex
         Graph vertex of each chain node.
+    unbounded_chains
+        Whether chains have no cap: position 2 is then every arc after the NDD's (see the
+        module docstring).
     """
 
     problem: MipProblem
@@ -74,6 +82,7 @@ class Formulation:
     node_vertex: I32
     node_donor: I32
     seconds_enumerate: float = 0.0
+    unbounded_chains: bool = False
 
     @property
     def n_cycle_cols(self) -> int:
@@ -124,7 +133,7 @@ def build_formulation(
     g: CompatibilityGraph,
     *,
     max_cycle: int,
-    max_chain: int,
+    max_chain: int | None,
     uk: bool,
     deadline: float | None = None,
 ) -> Formulation:
@@ -135,7 +144,7 @@ def build_formulation(
     g
         The compatibility graph.
     max_cycle, max_chain
-        Caps, in transplants.
+        Caps, in transplants; ``max_chain=None`` leaves chains unbounded (not with `uk`).
     uk
         Build the columns the UK hierarchy needs (explicit short chains, donor-level PICEF).
     deadline
@@ -145,14 +154,21 @@ def build_formulation(
     ------
     TimeoutError
         If the deadline passes first (checked during cycle enumeration and between phases).
+    ValueError
+        For unbounded chains with `uk` (its chains are modelled by position).
     """
+    unbounded = max_chain is None
+    if unbounded and uk:
+        raise ValueError("the UK hierarchy's model needs a chain cap")
+    # Unbounded: every pair a chain can reach is within n_pairs hops.
+    cap = g.n_pairs + 1 if max_chain is None else max_chain
 
     def in_time() -> None:
         if deadline is not None and time.perf_counter() > deadline:
             raise TimeoutError("building the model stopped at its deadline")
 
     s_indptr, s_target, s_score, s_arc = g.simple()
-    r = reach(s_indptr, s_target, g.n_pairs, g.n_ndds, max_cycle=max_cycle, max_chain=max_chain)
+    r = reach(s_indptr, s_target, g.n_pairs, g.n_ndds, max_cycle=max_cycle, max_chain=cap)
     s_src = np.repeat(np.arange(g.n_vertices, dtype=np.int32), np.diff(s_indptr))
     arc_index = _ArcIndex(g)
     ages = np.array(
@@ -202,9 +218,9 @@ def build_formulation(
     # --- explicit short chains (UK only) -------------------------------------------------
     ch_arcs, ch_end, ch_feat = (
         _short_chains(
-            g, s_indptr, s_target, s_arc, simple_key, arc_index, ages, multi, max_chain, max_cycle
+            g, s_indptr, s_target, s_arc, simple_key, arc_index, ages, multi, cap, max_cycle
         )
-        if uk and max_chain >= 1
+        if uk and cap >= 1
         else (np.zeros((0, 2), np.int32), np.zeros(0, np.int32), None)
     )
 
@@ -213,7 +229,7 @@ def build_formulation(
     # --- PICEF arcs ----------------------------------------------------------------------
     first_pos = 3 if uk else 1
     nodes_vertex, nodes_donor, p_arc, p_pos, p_src, p_dst = _picef_columns(
-        g, s_src, s_target, s_arc, r.chain_distance, max_chain, first_pos, uk, first_donor
+        g, s_src, s_target, s_arc, r.chain_distance, cap, first_pos, uk, first_donor, unbounded
     )
     p_score = g.score[p_arc] if p_arc.size else np.zeros(0)
     p_uk = p_score.copy()
@@ -254,12 +270,13 @@ def build_formulation(
     if n_arc:
         # Flow rows, one per (pair node, position k) with k < max_chain:
         # out(node, k+1) - in(node, k) <= 0, or == 0 where the chain must go on.
-        into = p_pos < max_chain
+        # Unbounded: one per pair node, out(node, 2) - in(node, 1) - in(node, 2) <= 0.
+        into = np.ones(n_arc, dtype=bool) if unbounded else p_pos < cap
         out = p_pos >= 2
         keys = np.concatenate(
             [
-                p_dst[into] * (max_chain + 1) + p_pos[into],
-                p_src[out] * (max_chain + 1) + (p_pos[out] - 1),
+                p_dst[into] * (cap + 1) + (1 if unbounded else p_pos[into]),
+                p_src[out] * (cap + 1) + (1 if unbounded else p_pos[out] - 1),
             ]
         )
         uniq, inv = np.unique(keys, return_inverse=True)
@@ -267,7 +284,7 @@ def build_formulation(
         n_in = int(into.sum())
         add(flow_row[:n_in], (base + np.arange(n_arc))[into], -1.0)
         add(flow_row[n_in:], (base + np.arange(n_arc))[out], 1.0)
-        row_pos = uniq % (max_chain + 1)
+        row_pos = uniq % (cap + 1)
         forced = (row_pos < first_pos) if uk else np.zeros(uniq.shape[0], dtype=bool)
         row_lower.append(np.where(forced, 0.0, -np.inf))
         row_upper.append(np.zeros(uniq.shape[0]))
@@ -312,6 +329,7 @@ def build_formulation(
         node_vertex=nodes_vertex.astype(np.int32),
         node_donor=nodes_donor.astype(np.int32),
         seconds_enumerate=seconds_enumerate,
+        unbounded_chains=unbounded,
     )
 
 
@@ -392,10 +410,17 @@ def picef_chains(form: Formulation, x: NDArray[np.float64]) -> list[list[int]]:
     chains: list[list[int]] = []
     for c in chosen[form.arc_pos[chosen] == 1].tolist():
         chain = [c]
-        while (key := (int(form.arc_dst[chain[-1]]), len(chain) + 1)) in following:
+        # Unbounded chains: every arc after the first is at position 2. A pair passes on
+        # at most one chain, so the chain to follow is still unique.
+        while (key := (int(form.arc_dst[chain[-1]]), _next(form, len(chain)))) in following:
             chain.append(following[key])
         chains.append(chain)
     return chains
+
+
+def _next(form: Formulation, length: int) -> int:
+    """Position of the arc that follows a chain of `length` arcs."""
+    return 2 if form.unbounded_chains else length + 1
 
 
 def _picef_keys(form: Formulation) -> I32:
@@ -423,11 +448,13 @@ def _picef_columns(
     first_pos: int,
     donor_level: bool,
     first_donor: I32,
+    tail: bool = False,
 ) -> tuple[I32, I32, I32, I32, I32, I32]:
     """Chain nodes and the (arc, position) columns of PICEF.
 
     Pair-level: one node per vertex, arcs collapsed to the best parallel arc. Donor-level:
-    one node per donor (so the next donor of every transplant is known), all arcs kept.
+    one node per donor (so the next donor of every transplant is known), all arcs kept. With
+    `tail` (unbounded chains), each arc from a pair is one column, at position 2.
     Returns ``node_vertex, node_donor, arc, pos, src_node, dst_node``.
     """
     empty = np.zeros(0, np.int32)
@@ -460,7 +487,9 @@ def _picef_columns(
     src_vertex = node_vertex[src_node]
     is_ndd = src_vertex >= g.n_pairs
     lo = np.where(is_ndd, 1, np.maximum(dist[src_vertex].astype(np.int64) + 1, 2))
-    hi = np.where(is_ndd, 1, max_chain)
+    if tail:
+        lo = np.where(is_ndd, 1, 2)
+    hi = np.where(is_ndd, 1, 2 if tail else max_chain)
     counts = np.maximum(hi - lo + 1, 0)
     col_arc = np.repeat(arc_ids, counts)
     col_pos = ranges(lo, counts)

@@ -57,9 +57,11 @@ def result_summary(result: MatchingResult) -> str:
     """
     lines: list[str] = []
     policy = result.policy
+    max_chain = policy.get("max_chain", "?")
     lines.append(
         f"Matching run: {_STATUS[result.status]} "
-        f"(max cycle {policy.get('max_cycle')}, max chain {policy.get('max_chain')}, "
+        f"(max cycle {policy.get('max_cycle')}, "
+        f"max chain {'unbounded' if max_chain is None else max_chain}, "
         f"objective {_objective_name(policy.get('objective'))})"
     )
     for i, level in enumerate(result.levels, start=1):

@@ -17,12 +17,14 @@ from possible.errors import PolicyError, SolverError
 from possible.graph.compatibility import CompatibilityGraph, build_graph
 from possible.optimise.backend import (
     Backend,
+    LpSolution,
     MipProblem,
     MipSolution,
     MipStatus,
     RelaxationBackend,
 )
 from possible.optimise.chaingen import applicable, improve_with_chains
+from possible.optimise.cutsets import cut_rows, loops, repair
 from possible.optimise.fixing import solve_level
 from possible.optimise.formulation import (
     Formulation,
@@ -84,7 +86,7 @@ def solve(
     pool: Pool | CompatibilityGraph,
     *,
     max_cycle: int = 3,
-    max_chain: int = 2,
+    max_chain: int | None = 2,
     objective: str | Objective | Sequence[Objective] = "transplants",
     time_limit: float | None = None,
     backend: Backend | None = None,
@@ -99,8 +101,9 @@ def solve(
     max_cycle
         Longest cycle, in transplants (0 or 1 turns cycles off).
     max_chain
-        Longest chain, in transplants inside the pool (0 turns chains off). kep_solver's
-        ``maxChainLength`` counts the non-directed donor too: its 3 is our 2.
+        Longest chain, in transplants inside the pool (0 turns chains off; ``None`` leaves
+        chains unbounded, except with the UK hierarchy). kep_solver's ``maxChainLength``
+        counts the non-directed donor too: its 3 is our 2.
     objective
         ``"transplants"`` (most transplants in the pool), ``"score"`` (highest total arc
         score), ``"uk"`` (the UK scheme's five-level hierarchy), an :class:`Objective`, or a
@@ -120,7 +123,8 @@ def solve(
     Raises
     ------
     PolicyError
-        For negative or too large caps, an unknown objective, or a non-positive time limit.
+        For negative or too large caps, an unknown objective, a non-positive time limit, or
+        unbounded chains with the UK hierarchy.
 
     Examples
     --------
@@ -141,7 +145,13 @@ def solve(
             "this pool's arcs are to be derived from its clinical data: "
             "call possible.compatibility.build_arcs(pool) and solve its .pool"
         )
-    tighten = max_chain <= TIGHTEN_MAX_CHAIN
+    uk = any(level.feature in ("effective_two_way", "back_arcs", "uk_score") for level in levels)
+    if max_chain is None and uk:
+        raise PolicyError(
+            "unbounded chains are not offered with the UK hierarchy, whose model follows "
+            "chains by position: give a chain cap"
+        )
+    tighten = max_chain is None or max_chain <= TIGHTEN_MAX_CHAIN
     user_backend = backend is not None
     if backend is None:
         from possible.optimise.highs import HighsBackend
@@ -159,7 +169,6 @@ def solve(
     timings["graph"] = time.perf_counter() - t0
     say(f"graph: {graph.n_pairs} pairs, {graph.n_ndds} NDDs, {graph.n_arcs} arcs")
 
-    uk = any(level.feature in ("effective_two_way", "back_arcs", "uk_score") for level in levels)
     policy = {
         "max_cycle": max_cycle,
         "max_chain": max_chain,
@@ -194,7 +203,12 @@ def solve(
     say(f"model: {len(form.cycles)} cycles, {form.problem.n_cols} columns")
 
     initial = None
-    if max_chain > SEED_MAX_CHAIN and graph.n_ndds and form.problem.n_cols:
+    if (
+        max_chain is not None
+        and max_chain > SEED_MAX_CHAIN
+        and graph.n_ndds
+        and form.problem.n_cols
+    ):
         t0 = time.perf_counter()
         initial = _seed(
             graph,
@@ -363,13 +377,15 @@ def _improve_first_level(
     return better, Status.OPTIMAL if settled else Status.FEASIBLE
 
 
-def _check_policy(max_cycle: int, max_chain: int, time_limit: float | None) -> None:
+def _check_policy(max_cycle: int, max_chain: int | None, time_limit: float | None) -> None:
     for name, value in (("max_cycle", max_cycle), ("max_chain", max_chain)):
+        if name == "max_chain" and value is None:
+            continue  # unbounded
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise PolicyError(f"{name} must be a whole number >= 0, got {value!r}")
     if max_cycle > 6:
         raise PolicyError(f"max_cycle {max_cycle} is above the supported 6")
-    if max_chain > MAX_CHAIN_LIMIT:
+    if max_chain is not None and max_chain > MAX_CHAIN_LIMIT:
         raise PolicyError(f"max_chain {max_chain} is above the supported {MAX_CHAIN_LIMIT}")
     if time_limit is not None and not (time_limit > 0):
         raise PolicyError(f"time_limit must be positive, got {time_limit!r}")
@@ -421,17 +437,50 @@ def _lexicographic(
             status = Status.FEASIBLE if i or initial is not None else Status.TIME_LIMIT
             break
         say(f"solving level {i + 1}/{len(levels)}: {level.description}")
-        outcome = solve_level(
-            backend,
-            _with_rows(problem, coef, fixed_rows, fixed_lower),
-            alive,
-            integral=level.integral,
-            start=start,
-            time_limit=remaining,
-            tighten=tighten,
-            hand_over=i == 0 and first_limit is not None,
-        )
-        sol = outcome.solution
+        level_began = time.perf_counter()
+        relaxation: LpSolution | None = None
+        while True:
+            level_problem = _with_levels(problem, coef, fixed_rows, fixed_lower)
+            outcome = solve_level(
+                backend,
+                level_problem,
+                alive,
+                integral=level.integral,
+                start=start,
+                time_limit=remaining,
+                tighten=tighten,
+                hand_over=i == 0 and first_limit is not None,
+                relaxation=relaxation,
+            )
+            sol = outcome.solution
+            found = loops(form, sol.x) if form.unbounded_chains and sol.x.size else []
+            if not found:
+                break
+            # Unbounded chains: the solution holds loops of chain arcs that no NDD starts.
+            repaired = repair(form, sol.x, found)
+            fits = not level_problem.broken_rows(repaired, 1e-6).size
+            value = float(level_problem.objective @ repaired)
+            if remaining is not None:
+                remaining -= time.perf_counter() - level_began
+            out_of_time = remaining is not None and remaining <= 0
+            if (
+                (fits and value >= sol.objective - 1e-9)
+                or out_of_time
+                or (sol.status is not MipStatus.OPTIMAL)
+            ):
+                sol = _without_loops(sol, level_problem, repaired if fits else None, start)
+                outcome = dataclasses.replace(outcome, solution=sol)
+                break
+            logger.debug("level %d: %d loops of chain arcs cut off", i + 1, len(found))
+            say(f"level {i + 1}: cutting off {len(found)} loops of chain arcs, solving again")
+            # The relaxation's duals, zero on the new rows, still bound the level: the rounds
+            # go on from them without solving it again.
+            cuts = cut_rows(form, found)
+            relaxation = _with_zero_duals(outcome.relaxation, problem.n_rows, cuts.shape[0])
+            problem = _with_rows(problem, problem.objective, cuts, upper=0.0)
+            if fits and (start is None or value > float(level_problem.objective @ start)):
+                start = repaired
+            level_began = time.perf_counter()
         logger.debug("level %d: %d of %d columns kept", i + 1, outcome.columns, n)
         constant = level.constant(form.features)
         if sol.status is MipStatus.ERROR:
@@ -533,7 +582,7 @@ def _tolerance(level: Objective, value: float) -> float:
     return 0.5 if level.integral else 1e-6 * max(1.0, abs(value))
 
 
-def _with_rows(
+def _with_levels(
     problem: MipProblem,
     objective: NDArray[np.float64],
     rows: list[NDArray[np.float64]],
@@ -542,18 +591,62 @@ def _with_rows(
     """Return the problem with `objective` and extra rows ``rows[i] @ x >= lower[i]``."""
     if not rows:
         return dataclasses.replace(problem, objective=objective)
-    base = problem.matrix()
-    extra = csr_matrix(np.vstack(rows))
-    matrix = vstack([base, extra], format="csc")
+    return _with_rows(problem, objective, csr_matrix(np.vstack(rows)), lower=np.asarray(lower))
+
+
+def _with_rows(
+    problem: MipProblem,
+    objective: NDArray[np.float64],
+    extra: csr_matrix,
+    *,
+    lower: float | NDArray[np.float64] = -np.inf,
+    upper: float | NDArray[np.float64] = np.inf,
+) -> MipProblem:
+    """Return the problem with `objective` and the rows ``lower <= extra @ x <= upper``."""
+    matrix = vstack([problem.matrix(), extra], format="csc")
     matrix.sort_indices()
+    n = extra.shape[0]
     return MipProblem(
         objective,
         matrix.indptr.astype(np.int32),
         matrix.indices.astype(np.int32),
         matrix.data.astype(np.float64),
-        np.concatenate([problem.row_lower, np.asarray(lower)]),
-        np.concatenate([problem.row_upper, np.full(len(rows), np.inf)]),
+        np.concatenate([problem.row_lower, np.broadcast_to(lower, (n,))]),
+        np.concatenate([problem.row_upper, np.broadcast_to(upper, (n,))]),
     )
+
+
+def _with_zero_duals(lp: LpSolution | None, at: int, count: int) -> LpSolution | None:
+    """Return `lp` with `count` zero duals inserted at row `at` (for rows added there)."""
+    if lp is None:
+        return None
+    dual = np.insert(lp.row_dual, at, np.zeros(count))
+    return dataclasses.replace(lp, row_dual=dual)
+
+
+def _without_loops(
+    sol: MipSolution,
+    problem: MipProblem,
+    repaired: NDArray[np.float64] | None,
+    start: NDArray[np.float64] | None,
+) -> MipSolution:
+    """Answer a level whose solution `sol` holds loops of chain arcs, with no further solve.
+
+    `repaired` is `sol` without them (``None`` if it breaks `problem`'s rows). If it is worth
+    as much as `sol` (every loop was a cycle), it replaces `sol`, optimal or not. Otherwise the
+    better of it and the level's `start` is the level's answer, feasible only: `sol`'s value
+    counted the loops, its bound still holds.
+    """
+    if repaired is not None:
+        value = float(problem.objective @ repaired)
+        if value >= sol.objective - 1e-9:
+            return dataclasses.replace(sol, x=repaired, objective=value)
+    kept = [x for x in (repaired, start) if x is not None]
+    if not kept:
+        return MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), math.nan, sol.bound, sol.seconds)
+    best = max(kept, key=lambda x: float(problem.objective @ x))
+    value = float(problem.objective @ best)
+    return MipSolution(MipStatus.FEASIBLE, best, value, sol.bound, sol.seconds)
 
 
 def _decode(

@@ -1,0 +1,147 @@
+"""Unbounded chains: find the loops of chain arcs that no NDD starts, and cut them off.
+
+With unbounded chains, :func:`~possible.optimise.formulation.build_formulation` models chains
+by their arcs alone (an NDD's arc, then *tail* arcs; a pair passes a chain on only if it
+received one). Nothing in those rows says that a chain starts at an NDD, so a solution can
+hold a closed loop of tail arcs: a cycle in disguise, possibly longer than the cycle cap. The
+rows that forbid every such loop are exponentially many, so they are added only when a
+solution breaks one, and the level is solved again (a cutting-plane loop, as in the
+prize-collecting travelling salesman formulation of Anderson et al., PNAS 2015):
+
+    for a set S of pairs and each v in S:   in(v)  <=  sum of chain arcs into S from outside S
+
+where ``in(v)`` sums the chain arcs into ``v``. A real chain reaches ``v`` from its NDD, which
+is outside S, so it enters S somewhere; a loop inside S breaks the row.
+
+A loop is not always worse than what the caps allow: one of at most ``max_cycle`` pairs whose
+arcs are those of a cycle column is that cycle (same transplants, same score), so
+:func:`repair` swaps it in, and the level needs no further solve.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.sparse import coo_matrix, csr_matrix
+
+from possible.optimise.formulation import Formulation
+
+__all__ = ["cut_rows", "loops", "repair"]
+
+
+def loops(form: Formulation, x: NDArray[np.float64]) -> list[NDArray[np.int64]]:
+    """Return the loops of chain arcs in `x` that no NDD starts.
+
+    Parameters
+    ----------
+    form
+        A formulation with unbounded chains.
+    x
+        A 0/1 solution over its columns.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Per loop, its PICEF columns (indices among ``form.arc_*``) in the order of the loop,
+        from its smallest chain node; loops in the order of that node.
+    """
+    base = form.n_cycle_cols + form.n_chain_cols
+    chosen = np.flatnonzero(x[base:] > 0.5) if x.size else np.zeros(0, np.int64)
+    if not chosen.size:
+        return []
+    n_nodes = form.node_vertex.shape[0]
+    # A pair receives at most once, so each node has at most one chosen arc in and, passing
+    # on only what it received, at most one out.
+    out = np.full(n_nodes, -1, dtype=np.int64)
+    out[form.arc_src[chosen]] = chosen
+    reached = np.zeros(n_nodes, dtype=bool)
+    for c in chosen[form.arc_pos[chosen] == 1].tolist():
+        node = int(form.arc_dst[c])
+        while not reached[node]:
+            reached[node] = True
+            nxt = int(out[node])
+            if nxt < 0:
+                break
+            node = int(form.arc_dst[nxt])
+    found: list[NDArray[np.int64]] = []
+    seen = reached.copy()
+    for start in np.sort(form.arc_dst[chosen]).tolist():
+        if seen[start]:
+            continue
+        members: list[int] = []
+        node = start
+        while not seen[node] and out[node] >= 0:  # always a loop for a feasible x
+            seen[node] = True
+            members.append(int(out[node]))
+            node = int(form.arc_dst[out[node]])
+        if members:
+            found.append(np.asarray(members, dtype=np.int64))
+    return found
+
+
+def cut_rows(form: Formulation, found: list[NDArray[np.int64]]) -> csr_matrix:
+    """Return the rows ``in(v) - (arcs into S from outside S) <= 0`` for each loop's pairs.
+
+    Parameters
+    ----------
+    form
+        A formulation with unbounded chains.
+    found
+        Loops, as :func:`loops` returns them.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        One row per pair of each loop, over all of `form`'s columns (upper bound 0).
+    """
+    base = form.n_cycle_cols + form.n_chain_cols
+    n_nodes = form.node_vertex.shape[0]
+    rows: list[NDArray[np.int64]] = []
+    cols: list[NDArray[np.int64]] = []
+    vals: list[NDArray[np.float64]] = []
+    k = 0
+    for loop in found:
+        inside = np.zeros(n_nodes, dtype=bool)
+        inside[form.arc_src[loop]] = True
+        entering = np.flatnonzero(~inside[form.arc_src] & inside[form.arc_dst])
+        for node in form.arc_src[loop].tolist():
+            into = np.flatnonzero(form.arc_dst == node)
+            rows += [np.full(into.size, k), np.full(entering.size, k)]
+            cols += [into, entering]
+            vals += [np.ones(into.size), -np.ones(entering.size)]
+            k += 1
+    matrix = coo_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), base + np.concatenate(cols))),
+        shape=(k, form.problem.n_cols),
+    ).tocsr()
+    matrix.sum_duplicates()  # an arc into v from outside S: +1 - 1
+    matrix.eliminate_zeros()
+    return matrix
+
+
+def repair(
+    form: Formulation, x: NDArray[np.float64], found: list[NDArray[np.int64]]
+) -> NDArray[np.float64]:
+    """Return `x` without its loops: each loop that is a cycle column becomes that cycle.
+
+    A pair-level chain arc is the pair's best parallel arc, as a cycle's step is, so a loop
+    turned into its cycle keeps its transplants and its score. The other loops are dropped,
+    and their pairs receive nothing.
+    """
+    out = x.copy()
+    base = form.n_cycle_cols + form.n_chain_cols
+    cycles = form.cycles
+    width = cycles.vertices.shape[1] if len(cycles) else 0
+    for loop in found:
+        out[base + loop] = 0.0
+        vertices = form.node_vertex[form.arc_src[loop]]
+        if not 2 <= vertices.size <= width:
+            continue
+        first = int(np.argmin(vertices))
+        key = np.full(width, -1, dtype=np.int32)
+        key[: vertices.size] = np.roll(vertices, -first)
+        same = np.flatnonzero((cycles.vertices == key).all(axis=1))
+        arcs = np.roll(form.arc_id[loop], -first)
+        if same.size and np.array_equal(form.cycle_arcs[same[0], : vertices.size], arcs):
+            out[same[0]] = 1.0
+    return out
