@@ -118,6 +118,35 @@ def test_an_impossible_policy_is_refused(runner: CliRunner) -> None:
     assert "max_chain" in result.stderr
 
 
+def test_unbounded_chains_are_asked_for_by_name(runner: CliRunner) -> None:
+    out = runner.invoke(app, ["solve", "--example", "--json", "--max-chain", "unbounded"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.stdout)
+    assert doc["status"] == "optimal"
+    assert doc["policy"]["max_chain"] is None
+    capped = runner.invoke(app, ["solve", "--example", "--json", "--max-chain", "3"])
+    assert json.loads(capped.stdout)["transplants"] <= doc["transplants"]
+    summary = runner.invoke(app, ["solve", "--example", "--max-chain", "Unbounded"])
+    assert "max chain unbounded" in summary.stdout
+
+
+@pytest.mark.parametrize(
+    ("cap", "objective", "message"),
+    [
+        ("lots", "transplants", "--max-chain must be a whole number or 'unbounded'"),
+        ("unbounded", "uk", "unbounded chains are not offered with the UK hierarchy"),
+    ],
+)
+def test_an_unknown_or_unsupported_chain_cap_is_refused(
+    runner: CliRunner, cap: str, objective: str, message: str
+) -> None:
+    result = runner.invoke(
+        app, ["solve", "--example", "--max-chain", cap, "--objective", objective]
+    )
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
 def test_generate_writes_a_seeded_pool(runner: CliRunner, tmp_path: Path) -> None:
     paths = [tmp_path / "a.json", tmp_path / "b.json"]
     for path in paths:

@@ -95,12 +95,14 @@ def solve(
     ] = None,
     max_cycle: Annotated[int, typer.Option(help="Longest cycle, in transplants.")] = 3,
     max_chain: Annotated[
-        int,
+        str,
         typer.Option(
+            metavar="L|unbounded",
             help="Longest chain, in transplants inside the pool (kep_solver's "
-            "maxChainLength minus one); 0 turns chains off."
+            "maxChainLength minus one); 0 turns chains off, 'unbounded' lifts the cap "
+            "(not with --objective uk).",
         ),
-    ] = 2,
+    ] = "2",
     objective: Annotated[
         ObjectiveName,
         typer.Option(help="transplants, score, or the UK scheme's five-level hierarchy."),
@@ -146,6 +148,7 @@ def solve(
 
     if (file is None) == (not example):
         _fail("give a pool FILE, or --example for the bundled demo pool")
+    chain_cap = _chain_cap(max_chain)
     with _errors():
         began = time.perf_counter()
         run_date = _run_date(as_of)
@@ -172,7 +175,7 @@ def solve(
             result = solve_pool(
                 pool,
                 max_cycle=max_cycle,
-                max_chain=max_chain,
+                max_chain=chain_cap,
                 objective=objective.value,
                 time_limit=time_limit,
                 progress=say,
@@ -194,6 +197,16 @@ def solve(
             write_result_json(result, output, timings=not no_timings)
     shown = result_json(result, timings=not no_timings) if as_json else result_summary(result)
     typer.echo(shown, nl=False)
+
+
+def _chain_cap(text: str) -> int | None:
+    """``--max-chain``: a whole number of transplants, or ``unbounded`` (``None``)."""
+    if text.strip().lower() == "unbounded":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        _fail(f"--max-chain must be a whole number or 'unbounded', got {text!r}")
 
 
 def _compatibility(
