@@ -66,6 +66,21 @@ def test_a_run_proposes_exchanges_and_matches_their_people(api: Api) -> None:
             assert "excluded" not in u
 
 
+def test_a_run_may_leave_chains_unbounded_but_not_under_the_uk_hierarchy(api: Api) -> None:
+    r = api.post("admin", "/match-runs", json={**POLICY, "max_chain": None})
+    assert r.status_code == 202, r.text
+    api.wait()
+    done = api.get("admin", f"/match-runs/{r.json()['id']}").json()
+    assert done["status"] == "done", done
+    assert done["policy"]["max_chain"] is None
+    assert done["result"]["status"] == "optimal"
+    refused = api.post(
+        "admin", "/match-runs", json={**POLICY, "objective": "uk", "max_chain": None}
+    )
+    assert refused.status_code == 422
+    assert "unbounded chains are not offered" in refused.text
+
+
 def test_rerunning_a_snapshot_gives_the_identical_result(api: Api) -> None:
     first = run(api)
     r = api.post("admin", f"/match-runs/{first['id']}/rerun")

@@ -87,12 +87,17 @@ def test_coordinator_admin_and_auditor_journey(page: Page) -> None:
     sign_in(page, "admin")
     page.get_by_role("link", name="Matching runs").click()
     page.get_by_label("Objective").select_option("transplants")
+    page.get_by_label("Chains of any length").check()
+    expect(page.get_by_label("Longest chain")).to_be_disabled()
     page.get_by_role("button", name="Start matching run").click()
     expect(page.locator("#run-progress")).to_be_visible()
     expect(page.locator("#run-phase")).to_contain_text("done")
     expect(page.locator("svg.diagram").first).to_be_visible()
     expect(page.get_by_role("heading", name="Patients not matched", exact=True)).to_be_visible()
     shot(page, "06-run-result")
+    page.get_by_role("link", name="Matching runs").click()
+    expect(page.get_by_role("heading", name="Matching runs", exact=True)).to_be_visible()
+    expect(page.get_by_role("row").filter(has_text="chains of any length")).to_have_count(1)
     sign_out(page)
 
     # A donor of the north centre who is in a proposed exchange withdraws consent.

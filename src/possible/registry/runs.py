@@ -197,7 +197,7 @@ def _solve_snapshot(
     result = solve(
         compat.pool,
         max_cycle=int(policy["max_cycle"]),
-        max_chain=int(policy["max_chain"]),
+        max_chain=None if policy["max_chain"] is None else int(policy["max_chain"]),
         objective=policy.get("objective", "uk"),
         time_limit=policy.get("time_limit"),
         progress=progress,

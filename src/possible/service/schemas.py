@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from possible.errors import ValidationError
 from possible.hla.typing import read_names
@@ -207,15 +214,24 @@ class StatusIn(BaseModel):
 
 
 class RunIn(BaseModel):
-    """The policy of a new matching run."""
+    """The policy of a new matching run (``max_chain`` null: chains of any length)."""
 
     model_config = ConfigDict(extra="forbid")
     max_cycle: int = Field(default=3, ge=0, le=6)
-    max_chain: int = Field(default=2, ge=0, le=10)
+    max_chain: int | None = Field(default=2, ge=0, le=10)
     objective: Literal["transplants", "score", "uk"] = "uk"
     scoring: Literal["uk", "transplants"] = "uk"
     a2_max_titre: int | None = Field(default=None, ge=1)
     time_limit: float | None = Field(default=300.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _chain_cap_for_uk(self) -> RunIn:
+        if self.max_chain is None and self.objective == "uk":
+            raise ValueError(
+                "max_chain: unbounded chains are not offered with the UK hierarchy, "
+                "whose model follows chains by position"
+            )
+        return self
 
 
 class RunOut(BaseModel):

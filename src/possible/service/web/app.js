@@ -340,21 +340,25 @@ screens.runs = async (main) => {
       [["uk", "UK hierarchy"], ["transplants", "Most transplants"], ["score", "Highest score"]].map(([v, t]) => h("option", { value: v }, t))));
     const scoring = field("scoring", "Scoring policy", h("select", {},
       [["uk", "UK-style points"], ["transplants", "One point per transplant"]].map(([v, t]) => h("option", { value: v }, t))));
+    // Chains of any length: not with the UK hierarchy, whose model follows chains by position.
+    const anyLength = h("input", { type: "checkbox", id: "any-chain-length", onchange: () => { f.ch.input.disabled = anyLength.checked; } });
+    const anyLengthNode = h("div", {}, h("label", { for: "any-chain-length" }, anyLength, " Chains of any length"));
     const error = h("p", { class: "error", role: "alert" });
     main.append(h("form", { class: "noprint", onsubmit: async (e) => {
       e.preventDefault();
       try {
-        const run = await api("POST", "/match-runs", { max_cycle: Number(f.cyc.input.value), max_chain: Number(f.ch.input.value),
+        const run = await api("POST", "/match-runs", { max_cycle: Number(f.cyc.input.value),
+          max_chain: anyLength.checked ? null : Number(f.ch.input.value),
           objective: objective.input.value, scoring: scoring.input.value });
         go(`#/runs/${run.id}`);
       } catch (err) { error.textContent = err.message; }
-    } }, h("fieldset", {}, h("legend", {}, "Start a run"), h("div", { class: "row" }, f.cyc.node, f.ch.node, objective.node, scoring.node),
+    } }, h("fieldset", {}, h("legend", {}, "Start a run"), h("div", { class: "row" }, f.cyc.node, f.ch.node, anyLengthNode, objective.node, scoring.node),
       error, h("p", {}, h("button", { type: "submit", id: "start-run" }, "Start matching run")))));
   }
   const runs = await api("GET", "/match-runs");
   main.append(runs.length ? table(["run", "status", "started", "policy"], runs.map((r) => [
     h("a", { href: `#/runs/${r.id}` }, `run ${r.id}`), r.status, r.created_at.slice(0, 16).replace("T", " "),
-    `${r.policy.objective}, cycles ≤ ${r.policy.max_cycle}, chains ≤ ${r.policy.max_chain}${r.rerun_of ? `, re-run of ${r.rerun_of}` : ""}`]))
+    `${r.policy.objective}, cycles ≤ ${r.policy.max_cycle}, ${r.policy.max_chain === null ? "chains of any length" : `chains ≤ ${r.policy.max_chain}`}${r.rerun_of ? `, re-run of ${r.rerun_of}` : ""}`]))
     : h("p", {}, "No runs yet."));
 };
 
