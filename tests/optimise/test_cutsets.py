@@ -105,18 +105,47 @@ def test_a_loop_that_is_a_cycle_becomes_that_cycle() -> None:
     p, _, _ = vertices(pool, 3)
     x = with_arcs(form, [(p[0], p[1]), (p[1], p[2]), (p[2], p[0])])
     found = loops(form, x)
-    fixed = repair(form, x, found)
+    fixed = repair(form, x, found, form.features.transplants)
     assert fixed[: form.n_cycle_cols].sum() == 1.0
     assert fixed[form.n_cycle_cols :].sum() == 0.0
     assert form.features.transplants @ fixed == form.features.transplants @ x == 3
 
 
-def test_a_loop_longer_than_the_cycle_cap_is_dropped() -> None:
-    pool = ring(4, into_ring=True)
+def test_a_loop_an_idle_ndd_reaches_is_opened_into_a_chain() -> None:
+    pool = ring(4, into_ring=True, extra=False)
     form = model(pool, max_cycle=3)
-    p, _, _ = vertices(pool, 4)
+    p, _, n0 = vertices(pool, 4)
     x = with_arcs(form, [(p[i], p[(i + 1) % 4]) for i in range(4)])
-    assert not repair(form, x, loops(form, x)).any()
+    fixed = repair(form, x, loops(form, x), form.features.transplants)
+    # n0 gives to p0 in place of p3: the chain n0 -> p0 -> p1 -> p2 -> p3, four transplants.
+    assert np.array_equal(
+        fixed, with_arcs(form, [(n0, p[0]), (p[0], p[1]), (p[1], p[2]), (p[2], p[3])])
+    )
+    assert loops(form, fixed) == []
+    assert not form.problem.broken_rows(fixed, 1e-9).size
+
+
+def test_a_loop_a_chain_end_reaches_continues_that_chain() -> None:
+    donors: dict[str, str | None] = {f"d{i}": f"p{i}" for i in range(4)} | {"dq": "q", "n0": None}
+    arcs = [(f"d{i}", f"p{(i + 1) % 4}", 1.0) for i in range(4)]
+    arcs += [("n0", "q", 1.0), ("n0", "p0", 1.0), ("dq", "p2", 1.0)]
+    pool = pool_of(donors, arcs)
+    form = model(pool, max_cycle=3)
+    p, q, n0 = vertices(pool, 4)
+    x = with_arcs(form, [(n0, q)] + [(p[i], p[(i + 1) % 4]) for i in range(4)])
+    fixed = repair(form, x, loops(form, x), form.features.transplants)
+    chain = [(n0, q), (q, p[2]), (p[2], p[3]), (p[3], p[0]), (p[0], p[1])]
+    assert np.array_equal(fixed, with_arcs(form, chain))
+    assert not form.problem.broken_rows(fixed, 1e-9).size
+
+
+def test_a_loop_nothing_reaches_is_dropped() -> None:
+    pool = ring(4, into_ring=True)  # n0 gives to q, whose donor gives to no one
+    form = model(pool, max_cycle=3)
+    p, q, n0 = vertices(pool, 4)
+    x = with_arcs(form, [(n0, q)] + [(p[i], p[(i + 1) % 4]) for i in range(4)])
+    fixed = repair(form, x, loops(form, x), form.features.transplants)
+    assert np.array_equal(fixed, with_arcs(form, [(n0, q)]))
 
 
 @pytest.mark.parametrize("extra", [True, False])
@@ -164,7 +193,7 @@ def test_out_of_time_the_better_of_the_repaired_solution_and_the_start_stands() 
     looped = with_arcs(form, [(p[i], p[(i + 1) % 5]) for i in range(5)] + [(n0, q)])
     problem = dataclasses.replace(form.problem, objective=form.features.transplants)
     sol = MipSolution(MipStatus.FEASIBLE, looped, 6.0, 6.0, 1.0)
-    repaired = repair(form, looped, loops(form, looped))
+    repaired = repair(form, looped, loops(form, looped), form.features.transplants)
     answer = _without_loops(sol, problem, repaired, None)
     assert answer.status is MipStatus.FEASIBLE
     assert answer.objective == 1.0

@@ -120,28 +120,77 @@ def cut_rows(form: Formulation, found: list[NDArray[np.int64]]) -> csr_matrix:
 
 
 def repair(
-    form: Formulation, x: NDArray[np.float64], found: list[NDArray[np.int64]]
+    form: Formulation,
+    x: NDArray[np.float64],
+    found: list[NDArray[np.int64]],
+    objective: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """Return `x` without its loops: each loop that is a cycle column becomes that cycle.
+    """Return `x` without its loops, keeping as many of their transplants as it can.
 
-    A pair-level chain arc is the pair's best parallel arc, as a cycle's step is, so a loop
-    turned into its cycle keeps its transplants and its score. The other loops are dropped,
-    and their pairs receive nothing.
+    Each loop, in turn:
+
+    * if it is a cycle column (at most ``max_cycle`` pairs), it becomes that cycle: a
+      pair-level chain arc is the pair's best parallel arc, as a cycle's step is, so the
+      cycle has the loop's transplants and score;
+    * otherwise, if an NDD that gives to no one, or the last pair of a chain, has an arc to one
+      of its pairs, the loop is *opened* there: that arc replaces the loop's arc into the same
+      pair, and the loop becomes a chain (or the chain's continuation) with every transplant
+      it had, ending with the pair before. Of the arcs that can, the one that loses the least
+      `objective` is taken (then the lowest column);
+    * otherwise it is dropped, and its pairs receive nothing.
+
+    Parameters
+    ----------
+    form
+        A formulation with unbounded chains.
+    x
+        A 0/1 solution over its columns.
+    found
+        Its loops, as :func:`loops` returns them.
+    objective
+        Value of each column (to choose where to open a loop).
     """
     out = x.copy()
     base = form.n_cycle_cols + form.n_chain_cols
-    cycles = form.cycles
-    width = cycles.vertices.shape[1] if len(cycles) else 0
     for loop in found:
         out[base + loop] = 0.0
-        vertices = form.node_vertex[form.arc_src[loop]]
-        if not 2 <= vertices.size <= width:
+    cycles = form.cycles
+    width = cycles.vertices.shape[1] if len(cycles) else 0
+    n_nodes = form.node_vertex.shape[0]
+    chosen = np.flatnonzero(out[base:] > 0.5)
+    # Where a chain can go on: NDDs that give to no one, and chains' last pairs.
+    gives = np.zeros(n_nodes, dtype=bool)
+    gives[form.arc_src[chosen]] = True
+    can_give = np.zeros(n_nodes, dtype=bool)
+    can_give[form.arc_dst[chosen]] = True
+    can_give[form.arc_src[form.arc_pos == 1]] = True  # the NDDs
+    can_give &= ~gives
+    for loop in found:
+        nodes = form.arc_src[loop]
+        vertices = form.node_vertex[nodes]
+        if 2 <= vertices.size <= width:
+            first = int(np.argmin(vertices))
+            key = np.full(width, -1, dtype=np.int32)
+            key[: vertices.size] = np.roll(vertices, -first)
+            same = np.flatnonzero((cycles.vertices == key).all(axis=1))
+            arcs = np.roll(form.arc_id[loop], -first)
+            if same.size and np.array_equal(form.cycle_arcs[same[0], : vertices.size], arcs):
+                out[same[0]] = 1.0
+                continue
+        # Loop arc k goes from nodes[k] into nodes[k + 1]: the arc into nodes[k] is loop[k - 1].
+        position = np.full(n_nodes, -1, dtype=np.int64)
+        position[nodes] = np.arange(nodes.size)
+        entries = np.flatnonzero(can_give[form.arc_src] & (position[form.arc_dst] >= 0))
+        if not entries.size:
             continue
-        first = int(np.argmin(vertices))
-        key = np.full(width, -1, dtype=np.int32)
-        key[: vertices.size] = np.roll(vertices, -first)
-        same = np.flatnonzero((cycles.vertices == key).all(axis=1))
-        arcs = np.roll(form.arc_id[loop], -first)
-        if same.size and np.array_equal(form.cycle_arcs[same[0], : vertices.size], arcs):
-            out[same[0]] = 1.0
+        at = position[form.arc_dst[entries]]
+        replaced = loop[at - 1]
+        loss = objective[base + replaced] - objective[base + entries]
+        best = int(np.lexsort((entries, loss))[0])
+        k = int(at[best])
+        out[base + loop] = 1.0
+        out[base + replaced[best]] = 0.0
+        out[base + entries[best]] = 1.0
+        can_give[form.arc_src[entries[best]]] = False
+        can_give[nodes[k - 1]] = True  # the loop's pair before the entry now ends the chain
     return out

@@ -457,7 +457,7 @@ def _lexicographic(
             if not found:
                 break
             # Unbounded chains: the solution holds loops of chain arcs that no NDD starts.
-            repaired = repair(form, sol.x, found)
+            repaired = repair(form, sol.x, found, level_problem.objective)
             fits = not level_problem.broken_rows(repaired, 1e-6).size
             value = float(level_problem.objective @ repaired)
             if remaining is not None:
