@@ -9,6 +9,8 @@ Configurations (caps as ``possible`` counts them; kep_solver's ``maxChainLength`
 * ``c``: the UK hierarchy (five levels) at max_cycle 3, max_chain 2, up to 500 patients:
   kep_solver's cycle-chain model (PICEF cannot express these objectives), CBC and HiGHS,
   against ``possible solve --objective uk``.
+* ``d``: max_cycle 3, chains of any length (``--max-chain unbounded``), most transplants.
+  ``possible`` only: kep_solver's models need a chain cap.
 
 Writes ``bench/results/latest.md`` and ``bench/results/latest.json`` (after every solve, so an
 interrupted run leaves what it measured), and keeps kep_solver's rows in
@@ -66,7 +68,8 @@ class Config:
     title
         Heading for the report.
     max_cycle, max_chain
-        Caps, in transplants inside the pool (kep_solver gets ``max_chain + 1``).
+        Caps, in transplants inside the pool (kep_solver gets ``max_chain + 1``);
+        ``max_chain=None``: chains of any length.
     objective
         ``transplants`` or ``uk``.
     kep_runs
@@ -80,7 +83,7 @@ class Config:
     name: str
     title: str
     max_cycle: int
-    max_chain: int
+    max_chain: int | None
     objective: str
     kep_runs: tuple[tuple[str, str], ...]
     kep_max_patients: int | None = None
@@ -89,7 +92,14 @@ class Config:
     @property
     def caps(self) -> str:
         """Caps as shown in the report."""
+        if self.max_chain is None:
+            return f"{self.max_cycle}/any"
         return f"{self.max_cycle}/{self.max_chain} (kep {self.max_cycle}/{self.max_chain + 1})"
+
+    @property
+    def chain_arg(self) -> str:
+        """``--max-chain`` as the command lines take it."""
+        return "unbounded" if self.max_chain is None else str(self.max_chain)
 
 
 CONFIGS = {
@@ -119,6 +129,15 @@ CONFIGS = {
         (("cc", "cbc"), ("cc", "highs")),
         kep_max_patients=500,
         max_patients=500,
+    ),
+    "d": Config(
+        "d",
+        "(d) most transplants, max_cycle 3, chains of any length",
+        3,
+        None,
+        "transplants",
+        (),
+        kep_max_patients=0,
     ),
 }
 MODEL_NAMES = {"picef": "PICEF", "cc": "cycle-chain"}
@@ -545,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
                     "--max-cycle",
                     str(cfg.max_cycle),
                     "--max-chain",
-                    str(cfg.max_chain),
+                    cfg.chain_arg,
                     "--objective",
                     cfg.objective,
                 ]
@@ -568,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
                 "caps": cfg.caps,
                 "max_cycle": cfg.max_cycle,
                 "max_chain": cfg.max_chain,
-                "kep_max_chain_length": cfg.max_chain + 1,
+                "kep_max_chain_length": None if cfg.max_chain is None else cfg.max_chain + 1,
                 "objective_name": cfg.objective,
                 "tool": tool,
                 "model": model,

@@ -160,6 +160,8 @@ def solve_kep(args: argparse.Namespace) -> dict[str, Any]:
         ``solve_s``, ``transplants_in_pool`` and ``ndds`` (from the instance), model size and
         kep_solver's own step times.
     """
+    if args.max_chain is None:
+        raise ValueError("kep_solver's models need a chain cap")
     import pulp
     from kep_solver.fileio import read_json
     from kep_solver.model import (
@@ -241,7 +243,7 @@ def solve_possible_cli(args: argparse.Namespace) -> dict[str, Any]:
         "--max-cycle",
         str(args.max_cycle),
         "--max-chain",
-        str(args.max_chain),
+        "unbounded" if args.max_chain is None else str(args.max_chain),
         "--objective",
         args.objective,
         "--json",
@@ -351,7 +353,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--max-cycle", type=int, default=3)
-    parser.add_argument("--max-chain", type=int, default=2, help="transplants in the pool")
+    parser.add_argument(
+        "--max-chain",
+        type=lambda text: None if text == "unbounded" else int(text),
+        default=2,
+        help="transplants in the pool, or 'unbounded' (possible only)",
+    )
     parser.add_argument("--objective", choices=("transplants", "uk"), default="transplants")
     parser.add_argument("--model", choices=("picef", "cc"), default="picef", help="kep only")
     parser.add_argument("--solver", choices=("cbc", "highs"), default="highs", help="kep only")
