@@ -198,16 +198,16 @@ def fakes() -> Fakes:
 
 
 @pytest.fixture
-def level_limits(monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
-    """The time limit each level of a `solve` is given, in order (the seeding pass's first)."""
+def level_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """The keyword arguments of each level of a `solve`, in order (the seeding pass's first)."""
     # The module, not the function of the same name that possible.optimise exports.
     solve_module = importlib.import_module("possible.optimise.solve")
-    limits: list[float | None] = []
+    calls: list[dict[str, object]] = []
     real = solve_module.solve_level
 
     def recording(*args: object, **kwargs: object) -> object:
-        limits.append(kwargs["time_limit"])  # type: ignore[arg-type]
+        calls.append(kwargs)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(solve_module, "solve_level", recording)
-    return limits
+    return calls

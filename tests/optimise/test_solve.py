@@ -696,14 +696,14 @@ LINE_AND_SWAP = pool_of(
 
 @pytest.mark.parametrize(("pool", "whole"), [(LINE, True), (LINE_AND_SWAP, False)])
 def test_the_rounds_keep_the_whole_time_when_there_is_no_cycle_to_search_around(
-    pool: Pool, whole: bool, level_limits: list[float | None]
+    pool: Pool, whole: bool, level_calls: list[dict[str, object]]
 ) -> None:
     # The search after the rounds keeps cycles; a model without any leaves it nothing to do.
     result = solve(pool, max_cycle=3, max_chain=5, time_limit=60.0)
     assert result.status is Status.OPTIMAL
-    seeding, first = level_limits
-    assert seeding is not None
-    assert first is not None
+    seeding, first = (call["time_limit"] for call in level_calls)
+    assert isinstance(seeding, float)
+    assert isinstance(first, float)
     # All of the 60 s left after seeding, or half of it (no assertion on elapsed time: the
     # seeding pass would have to take 15 s for the first to fail).
     assert first > 45.0 if whole else first <= 30.0
@@ -858,3 +858,16 @@ def test_a_donor_who_may_not_give_gives_nothing_not_even_to_the_waiting_list() -
     assert result.objective[1] == 2  # one transplant and one waiting-list gift, not n2's
     reasons = {u.patient: u.reason for u in result.unmatched}
     assert reasons == {"p2": UnmatchedReason.NO_PAIRED_DONOR}
+
+
+def test_a_score_level_with_whole_scores_is_solved_as_an_integral_one(
+    level_calls: list[dict[str, object]],
+) -> None:
+    from possible.optimise.objectives import TotalScore, Transplants
+
+    two_way = {"d0": "p0", "d1": "p1"}
+    whole = pool_of(two_way, [("d0", "p1", 1.0), ("d1", "p0", 2.0)])
+    halves = pool_of(two_way, [("d0", "p1", 1.0), ("d1", "p0", 2.5)])
+    assert solve(whole, objective=[TotalScore]).objective == (3.0,)
+    assert solve(halves, objective=[TotalScore, Transplants]).objective == (3.5, 2.0)
+    assert [call["integral"] for call in level_calls] == [True, False, True]
