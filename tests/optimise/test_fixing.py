@@ -306,6 +306,7 @@ def _whole_level(
     *,
     tighten: bool,
     start: NDArray[np.float64] | None = None,
+    probe: bool = False,
 ) -> LevelSolution:
     """An integral level over every column, from `start` (default: nothing selected), without
     a time limit."""
@@ -318,6 +319,7 @@ def _whole_level(
         start=start,
         time_limit=None,
         tighten=tighten,
+        probe=probe,
     )
 
 
@@ -448,6 +450,58 @@ def test_rounds_near_the_bound_are_settled_by_a_search_for_feasibility(seed: int
     # for it, finds an optimal solution, and no MIP is solved at all.
     assert [s.objective for s in backend.searches] == [outcome.solution.objective]
     assert backend.solves == 0
+
+
+def one_less(problem: MipProblem, x: NDArray[np.float64], less: float) -> NDArray[np.float64]:
+    """`x` without columns worth `less` in all, still a solution of the rows."""
+    out = x.copy()
+    for j in np.flatnonzero(x > 0.5):
+        trial = out.copy()
+        trial[j] = 0.0
+        value = float(problem.objective @ trial)
+        if (
+            value >= float(problem.objective @ x) - less
+            and not problem.broken_rows(trial, 1e-9).size
+        ):
+            out = trial
+            if value == float(problem.objective @ x) - less:
+                return out
+    raise AssertionError("no such solution")
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("below", [1.0, 2.0])
+def test_an_untightened_level_searches_on_tightened_rows_one_above_its_incumbent(
+    seed: int, below: float
+) -> None:
+    problem = real_problem(seed)
+    best = HighsBackend().solve(problem)
+    start = one_less(problem, best.x, below)
+    backend = CountingHighs()
+    searched: list[MipProblem] = []
+    real_search = backend.find_feasible
+
+    def find_feasible(rows: MipProblem, **kw: object) -> MipSolution:
+        searched.append(rows)
+        return real_search(rows, **kw)  # type: ignore[arg-type]
+
+    backend.find_feasible = find_feasible  # type: ignore[method-assign]
+    outcome = _whole_level(backend, problem, tighten=False, start=start, probe=True)
+    assert outcome.solution.status is MipStatus.OPTIMAL
+    assert outcome.solution.objective == pytest.approx(best.objective)
+    if below == 1.0:
+        # The last round there can be: a search on rows tightened for it (some lower bounds
+        # raised), which finds the bound; no MIP.
+        (rows,) = searched
+        assert (rows.row_lower > problem.row_lower).any()
+        assert backend.solves == 0
+    else:
+        # Two below: the round at the bound may well fail, and its MIP decides alone.
+        assert searched == []
+    # Without `probe` an untightened level never searches.
+    quiet = CountingHighs()
+    _whole_level(quiet, problem, tighten=False, start=start)
+    assert quiet.searches == []
 
 
 SHORT_SEARCHES = (7, 22, 24, 26)

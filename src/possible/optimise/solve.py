@@ -452,6 +452,7 @@ def _lexicographic(
                 tighten=tighten,
                 hand_over=i == 0 and first_limit is not None,
                 relaxation=relaxation,
+                probe=not tighten,
             )
             sol = outcome.solution
             found = loops(form, sol.x) if form.unbounded_chains and sol.x.size else []
