@@ -365,8 +365,8 @@ def option_values(view: PoolView, option: Option, *, max_cycle: int) -> dict[str
 
 
 def levels_of(objective: str) -> tuple[str, ...]:
-    """Names of the levels of a named objective."""
-    return UK_LEVELS if objective == "uk" else (objective,)
+    """Names of the levels of a named objective, or of ``"a,b,..."`` (a hierarchy of them)."""
+    return UK_LEVELS if objective == "uk" else tuple(objective.split(","))
 
 
 def _signs(objective: str) -> tuple[float, ...]:

@@ -9,14 +9,24 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from oracles import SETTINGS, approx_equal, assert_valid, best_packing, pool_of, pools
+from oracles import (
+    SETTINGS,
+    approx_equal,
+    assert_valid,
+    best_packing,
+    pool_of,
+    pools,
+    result_values,
+)
 from possible.domain import Pool
 from possible.errors import PolicyError
 from possible.graph import build_graph
 from possible.optimise import MipStatus, Status, solve
-from possible.optimise.backend import MipSolution
+from possible.optimise.backend import MipProblem, MipSolution
 from possible.optimise.cutsets import cut_rows, loops, repair
 from possible.optimise.formulation import Formulation, build_formulation
+from possible.optimise.highs import HighsBackend
+from possible.optimise.objectives import TotalScore, Transplants
 from possible.optimise.solve import _without_loops
 
 
@@ -83,8 +93,8 @@ def test_a_loop_no_ndd_starts_is_found_and_its_rows_cut_it_off() -> None:
     (found,) = loops(form, x)
     assert sorted(form.node_vertex[form.arc_src[found]].tolist()) == sorted(p)
     cuts = cut_rows(form, [found])
-    assert cuts.shape == (5, form.problem.n_cols)
-    assert (cuts @ x > 0).all()  # every pair of the loop breaks its row
+    assert cuts.shape == (1, form.problem.n_cols)
+    assert (cuts @ x > 0).all()  # the loop breaks its row
     real = with_arcs(form, [(n0, q)])
     assert (cuts @ real <= 0).all()
     assert loops(form, real) == []
@@ -139,6 +149,49 @@ def test_a_loop_a_chain_end_reaches_continues_that_chain() -> None:
     assert not form.problem.broken_rows(fixed, 1e-9).size
 
 
+def two_rings(*, into_a: bool, c_to_a: bool) -> Pool:
+    """Rings a0..a3 and c0..c3; n0 gives to c0 (and to a0 if `into_a`); c3's donor to a0 if
+    `c_to_a`."""
+    donors: dict[str, str | None] = {f"d{r}{i}": f"{r}{i}" for r in "ac" for i in range(4)}
+    donors["n0"] = None
+    arcs = [(f"d{r}{i}", f"{r}{(i + 1) % 4}", 1.0) for r in "ac" for i in range(4)]
+    arcs.append(("n0", "c0", 1.0))
+    if into_a:
+        arcs.append(("n0", "a0", 1.0))
+    if c_to_a:
+        arcs.append(("dc3", "a0", 1.0))
+    return pool_of(donors, arcs)
+
+
+def ring_arcs(pool: Pool, ring: str) -> list[tuple[int, int]]:
+    g = build_graph(pool)
+    v = [int(g.patient_vertex[pool.patient_index(f"{ring}{i}")]) for i in range(4)]
+    return [(v[i], v[(i + 1) % 4]) for i in range(4)]
+
+
+def test_a_loop_opened_from_another_loops_new_end_keeps_its_transplants() -> None:
+    # Found by a review: the a-ring comes first and nothing reaches it until the c-ring is
+    # opened by n0 and ends at c3, whose donor gives to a0.
+    pool = two_rings(into_a=False, c_to_a=True)
+    form = model(pool, max_cycle=3)
+    x = with_arcs(form, ring_arcs(pool, "a") + ring_arcs(pool, "c"))
+    found = loops(form, x)
+    assert len(found) == 2
+    fixed = repair(form, x, found, form.features.transplants)
+    assert form.features.transplants @ fixed == 8
+    assert loops(form, fixed) == []
+    assert not form.problem.broken_rows(fixed, 1e-9).size
+
+
+def test_an_idle_ndd_opens_one_loop_only() -> None:
+    pool = two_rings(into_a=True, c_to_a=False)
+    form = model(pool, max_cycle=3)
+    x = with_arcs(form, ring_arcs(pool, "a") + ring_arcs(pool, "c"))
+    fixed = repair(form, x, loops(form, x), form.features.transplants)
+    assert form.features.transplants @ fixed == 4
+    assert not form.problem.broken_rows(fixed, 1e-9).size
+
+
 def test_a_loop_nothing_reaches_is_dropped() -> None:
     pool = ring(4, into_ring=True)  # n0 gives to q, whose donor gives to no one
     form = model(pool, max_cycle=3)
@@ -160,18 +213,38 @@ def test_solve_cuts_off_a_ring_longer_than_the_cycle_cap(extra: bool) -> None:
     assert result.policy["max_chain"] is None
 
 
-@pytest.mark.parametrize("objective", ["transplants", "score"])
+LEVELS = {"transplants": Transplants, "score": TotalScore}
+
+
+# (The UK levels count chains by their explicit columns, which this model has not.)
+@pytest.mark.parametrize(
+    "names", ["transplants", "score", "score,transplants", "transplants,score"]
+)
 @SETTINGS
 @given(pool=pools(max_pairs=7, max_ndds=2))
-def test_unbounded_chains_reach_the_brute_force_optimum(objective: str, pool: Pool) -> None:
+def test_unbounded_chains_reach_the_brute_force_optimum(names: str, pool: Pool) -> None:
     # A chain has at most one transplant per pair, so a cap of the number of pairs is none.
     n_pairs = len({d.patient for d in pool.donors if d.patient is not None})
-    result = solve(pool, max_cycle=3, max_chain=None, objective=objective)
-    expected = best_packing(pool, max_cycle=3, max_chain=n_pairs, objective=objective)
+    levels = [LEVELS[name] for name in names.split(",")]
+    result = solve(pool, max_cycle=3, max_chain=None, objective=levels)
+    expected = best_packing(pool, max_cycle=3, max_chain=n_pairs, objective=names)
     assert result.status is Status.OPTIMAL
     assert approx_equal(result.objective, expected)
     assert approx_equal(result.bound, expected)
     assert_valid(pool, result, max_cycle=3, max_chain=n_pairs)
+
+
+def test_a_repaired_solution_must_keep_the_earlier_levels() -> None:
+    # Found by a review: the best score (8: n0 -> p0 at 5 round the ring of four) has four
+    # transplants. With the loop p0..p3 beside n0 -> q (score 8, five transplants) the
+    # transplant level is tempted by a repair that drops the loop, losing score.
+    donors: dict[str, str | None] = {f"d{i}": f"p{i}" for i in range(4)} | {"dq": "q", "n0": None}
+    arcs = [(f"d{i}", f"p{(i + 1) % 4}", 1.0) for i in range(4)]
+    arcs += [("n0", "p0", 5.0), ("n0", "q", 4.0), ("dq", "p2", 0.5)]
+    pool = pool_of(donors, arcs)
+    result = solve(pool, max_cycle=3, max_chain=None, objective=[TotalScore, Transplants])
+    assert result.objective == (8.0, 4.0)
+    assert result_values(pool, result, max_cycle=3, objective="score,transplants") == (8.0, 4.0)
 
 
 def test_unbounded_chains_are_refused_with_the_uk_hierarchy() -> None:
@@ -205,3 +278,41 @@ def test_out_of_time_the_better_of_the_repaired_solution_and_the_start_stands() 
     assert not none.x.size
     assert none.bound == 6.0
     assert math.isnan(none.objective)
+
+
+class GivesUpAfterOneSolve:
+    """HiGHS for the first MIP (no relaxation, so no reduced-cost fixing); every later MIP
+    runs out of time with nothing."""
+
+    name = "gives-up"
+    version = "0"
+
+    def __init__(self) -> None:
+        self.inner = HighsBackend()
+        self.calls = 0
+
+    def solve(self, problem: MipProblem, **kw: object) -> MipSolution:
+        self.calls += 1
+        if self.calls > 1:
+            return MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), math.nan, math.nan, 0.0)
+        return self.inner.solve(problem)
+
+
+def test_a_round_that_held_loops_still_bounds_the_level_when_the_next_gives_up() -> None:
+    # The first MIP's optimum (6: the ring of five as a loop, and n0 -> q) bounds the level;
+    # dropping the loop leaves 1; the second MIP, with the loop cut off, gives up. The level
+    # reports that bound, not the weaker one of the capacity rows (7: p0's donor can also give
+    # to r).
+    pool = ring(5, into_ring=True, extra=True)
+    donors = {d.id: d.patient for d in pool.donors} | {"dr": "r"}
+    arcs = [
+        (pool.donors[d].id, pool.patients[p].id, 1.0)
+        for d, p in zip(pool.arcs.donor, pool.arcs.patient, strict=True)
+    ]
+    pool = pool_of(donors, [*arcs, ("d0", "r", 1.0)])
+    backend = GivesUpAfterOneSolve()
+    result = solve(pool, max_cycle=3, max_chain=None, backend=backend)  # type: ignore[arg-type]
+    assert backend.calls == 2
+    assert result.status is Status.FEASIBLE
+    assert result.objective == (1.0,)
+    assert result.bound == (6.0,)

@@ -252,6 +252,9 @@ def solve(
             graph, form, levels, x, backend, search_until, values, bounds
         )
         timings["improve"] = time.perf_counter() - t0
+    if form.unbounded_chains and loops(form, x):
+        # Every level's answer is repaired or cut free of loops; _decode would drop them.
+        raise SolverError("a solution still holds loops of chain arcs that no NDD starts")
     exchanges, ndds_left = _decode(graph, form, x)
     unmatched = _unmatched(graph, form, exchanges, settled=status is Status.OPTIMAL)
     return MatchingResult(
@@ -440,6 +443,7 @@ def _lexicographic(
         say(f"solving level {i + 1}/{len(levels)}: {level.description}")
         level_began = time.perf_counter()
         relaxation: LpSolution | None = None
+        proven = math.inf  # the optimum of a round that held loops bounds the level
         while True:
             level_problem = _with_levels(problem, coef, fixed_rows, fixed_lower)
             outcome = solve_level(
@@ -473,6 +477,7 @@ def _lexicographic(
                 sol = _without_loops(sol, level_problem, repaired if fits else None, start)
                 outcome = dataclasses.replace(outcome, solution=sol)
                 break
+            proven = min(proven, sol.objective)
             logger.debug("level %d: %d loops of chain arcs cut off", i + 1, len(found))
             say(f"level {i + 1}: cutting off {len(found)} loops of chain arcs, solving again")
             # The relaxation's duals, zero on the new rows, still bound the level: the rounds
@@ -483,6 +488,8 @@ def _lexicographic(
             if fits and (start is None or value > float(level_problem.objective @ start)):
                 start = repaired
             level_began = time.perf_counter()
+        if proven < sol.bound or (math.isnan(sol.bound) and math.isfinite(proven)):
+            sol = dataclasses.replace(sol, bound=proven)
         logger.debug("level %d: %d of %d columns kept", i + 1, outcome.columns, n)
         constant = level.constant(form.features)
         if sol.status is MipStatus.ERROR:
