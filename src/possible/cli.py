@@ -423,37 +423,7 @@ def serve(
 
 def main() -> None:
     """Run the command line (the ``possible`` console script)."""
-    _return_freed_memory()
     app()
-
-
-MALLOC_THRESHOLD = 128 * 1024
-"""Bytes from which glibc serves an allocation by its own mapping, returned to the system when
-freed (glibc's initial threshold, kept fixed; see :func:`_return_freed_memory`)."""
-
-
-def _return_freed_memory() -> None:
-    """Make glibc give the memory of freed large arrays back to the system at once.
-
-    By default glibc raises its mmap threshold each time a mapped block is freed, so later
-    arrays of that size come from the heap, which it keeps after they are freed. A solve makes
-    and drops many large arrays (models of a million columns, HiGHS' copies), and the peak
-    resident memory grows with what the heap kept: at 2,000 patients with chains of 6, 1.93 GB
-    against 1.64 GB with the threshold fixed, in the same time. Nothing is done where the C
-    library is not glibc.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
-    mallopt(m_mmap_threshold, MALLOC_THRESHOLD)
-    mallopt(m_trim_threshold, MALLOC_THRESHOLD)
 
 
 def _example_pool() -> Pool:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
+import sys
 import threading
 import time
+from collections.abc import Callable
 
 import highspy
 import numpy as np
@@ -41,6 +44,10 @@ limit and the MIP returned after 29.5 s. So above this size, a solve under a tim
 caller who already holds a solution (``incumbent``) runs without it: the limit then holds
 (20.1 s), and what it would have found (1472) was below what the caller held (1479, the
 chains-of-3 seed)."""
+TRIM_ABOVE_COLUMNS = 200_000
+"""Before loading a model with more columns, the C heap's free memory goes back to the system
+(see :func:`_give_back_free_memory`)."""
+
 HOPELESS_BELOW = 300.0
 """Seconds under which a MIP above :data:`PRESOLVE_MAX_COLUMNS` is not started when the caller
 already holds a solution. Without presolve and feasibility jump, HiGHS 1.16 has not finished
@@ -141,6 +148,8 @@ class HighsBackend:
         The time limit counts from the call: loading a large model takes time of its own.
         """
         began = time.perf_counter()
+        if problem.n_cols > TRIM_ABOVE_COLUMNS:
+            _give_back_free_memory()
         h = _new_highs()
         h.setOptionValue("random_seed", self._seed)
         if integer:
@@ -384,6 +393,35 @@ def _give_up_after_root_cuts(h: highspy.Highs) -> None:
             event.interrupt()
 
     h.cbMipInterrupt.subscribe(check)
+
+
+def _give_back_free_memory() -> None:
+    """Return the free memory of glibc's heap to the system (``malloc_trim``).
+
+    glibc raises its mmap threshold each time a large block is freed, so later arrays of up to
+    that size come from its heap, which keeps their memory once they are freed. A solve at
+    2,000 patients makes and drops arrays of a million columns before HiGHS copies the next
+    model, and the peak resident memory grew with what the heap kept: with chains of 6,
+    2.01 GB, against 1.78 GB when the heap is trimmed before each large model, in the same
+    time. (Fixing the threshold instead gave 1.64 GB but made every solve slower: 1,000
+    patients, chains of 2, 4.4 s to 5.3 s.) Nothing is done where the C library is not glibc.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
 
 
 def _run_stoppable(h: highspy.Highs, stop: threading.Event) -> None:
