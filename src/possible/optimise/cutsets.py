@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import coo_matrix, csr_matrix
 
-from possible.optimise.formulation import Formulation
+from possible.optimise.formulation import Formulation, picef_chains
 
 __all__ = ["cut_rows", "loops", "repair"]
 
@@ -54,17 +54,10 @@ def loops(form: Formulation, x: NDArray[np.float64]) -> list[NDArray[np.int64]]:
     # on only what it received, at most one out.
     out = np.full(n_nodes, -1, dtype=np.int64)
     out[form.arc_src[chosen]] = chosen
-    reached = np.zeros(n_nodes, dtype=bool)
-    for c in chosen[form.arc_pos[chosen] == 1].tolist():
-        node = int(form.arc_dst[c])
-        while not reached[node]:
-            reached[node] = True
-            nxt = int(out[node])
-            if nxt < 0:
-                break
-            node = int(form.arc_dst[nxt])
+    seen = np.zeros(n_nodes, dtype=bool)  # the nodes the NDDs' chains reach
+    for chain in picef_chains(form, x):
+        seen[form.arc_dst[chain]] = True
     found: list[NDArray[np.int64]] = []
-    seen = reached.copy()
     for start in np.sort(form.arc_dst[chosen]).tolist():
         if seen[start]:
             continue
