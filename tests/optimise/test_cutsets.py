@@ -51,16 +51,16 @@ def model(pool: Pool, max_cycle: int = 3) -> Formulation:
     return build_formulation(build_graph(pool), max_cycle=max_cycle, max_chain=None, uk=False)
 
 
+def vertex(pool: Pool, patient: str) -> int:
+    """The graph vertex of a patient's pair."""
+    return int(build_graph(pool).patient_vertex[pool.patient_index(patient)])
+
+
 def vertices(pool: Pool, size: int) -> tuple[list[int], int, int]:
-    """Vertices of the ring's pairs, of q, and of n0."""
-    g = build_graph(pool)
-    p = [int(g.patient_vertex[pool.patient_index(f"p{i}")]) for i in range(size)]
-    q = (
-        int(g.patient_vertex[pool.patient_index("q")])
-        if "q" in {x.id for x in pool.patients}
-        else -1
-    )
-    return p, q, g.n_pairs
+    """Vertices of the ring's pairs, of q (-1 if none), and of n0."""
+    p = [vertex(pool, f"p{i}") for i in range(size)]
+    q = vertex(pool, "q") if "q" in {x.id for x in pool.patients} else -1
+    return p, q, build_graph(pool).n_pairs
 
 
 def with_arcs(form: Formulation, pairs: list[tuple[int, int]]) -> np.ndarray:
@@ -164,8 +164,7 @@ def two_rings(*, into_a: bool, c_to_a: bool) -> Pool:
 
 
 def ring_arcs(pool: Pool, ring: str) -> list[tuple[int, int]]:
-    g = build_graph(pool)
-    v = [int(g.patient_vertex[pool.patient_index(f"{ring}{i}")]) for i in range(4)]
+    v = [vertex(pool, f"{ring}{i}") for i in range(4)]
     return [(v[i], v[(i + 1) % 4]) for i in range(4)]
 
 
