@@ -106,7 +106,8 @@ def enumerate_cycles(
             prev = prev[(prev > u) & (dist[prev] == far)]
             if prev.size == 0:
                 break
-            prev = np.unique(prev)
+            if hop < max_cycle - 1:  # the next hop starts from these: once each
+                prev = np.unique(prev)
             dist[prev] = hop
             touched.append(prev)
             frontier = prev
