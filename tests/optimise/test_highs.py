@@ -289,6 +289,18 @@ def test_the_first_order_relaxation_bounds_and_solves_exactly(
     assert level.solution.objective == pytest.approx(best)
 
 
+def test_a_fractional_relaxation_stays_with_interior_point_at_any_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # PDLP crawls on fractional costs (a 2,000-patient scored pool: not converged in 300 s,
+    # interior point 20 s), so only whole-number objectives go to it above the size limit.
+    monkeypatch.setattr("possible.optimise.highs.FIRST_ORDER_COLUMNS", 0)
+    scored = packing_problem(1, n_cols=24, n_rows=10, integral=False)
+    counted = packing_problem(1, n_cols=24, n_rows=10, integral=True)
+    assert HighsBackend().solve_relaxation(scored).central
+    assert not HighsBackend().solve_relaxation(counted).central
+
+
 class UnknownRelaxation(HighsBackend):
     """HiGHS whose relaxations all end with model status "unknown", as PDLP's did at 2,000
     patients when postsolve found residuals just above tolerance."""
