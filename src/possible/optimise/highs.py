@@ -32,7 +32,8 @@ logger = logging.getLogger(__name__)
 _banner_lock = threading.Lock()
 _banner_shown = False
 FIRST_ORDER_COLUMNS = 200_000
-"""Relaxations with more columns are solved by HiGHS' first-order method (its own PDLP)."""
+"""Relaxations with more columns and a whole-number objective are solved by HiGHS' first-order
+method (its own PDLP)."""
 PDLP_FIXED_STEP = 0
 """HiPDLP's ``pdlp_step_size_strategy`` for a fixed step. Its default (PID control of the step)
 took 1,040 iterations on both 2,000-patient pools with chains of 2 (8.0 s); a fixed step takes
@@ -200,9 +201,9 @@ class HighsBackend:
         # Kidney exchange relaxations are highly degenerate: simplex can take minutes where
         # interior point without crossover takes seconds, and its central duals leave fewer
         # columns at zero reduced cost. The biggest go to the first-order method: HiGHS' own
-        # PDLP ("hipdlp"), which on 2,000 patients takes 5.3 s where cuPDLP-C ("pdlp") takes
-        # 6 to 7.4 s with chains of 2, and 11 s where it takes 32 s with chains of 6. Any
-        # duals give a valid bound, so approximate ones cost columns, never correctness.
+        # PDLP ("hipdlp"), faster than cuPDLP-C ("pdlp") at 2,000 patients with chains of 2
+        # (4.5 to 6.9 s against 8.4 s) and of 6. Any duals give a valid bound, so
+        # approximate ones cost columns, never correctness.
         # PDLP thrives on that degeneracy: with fractional costs (scores) it crawls, and
         # interior point is far faster (a 2,000-patient clinical pool scored by the `uk`
         # policy, 353k columns: 19.6 s, where PDLP had not converged after 300 s).
