@@ -169,6 +169,11 @@ def round_binary(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return (np.asarray(x, dtype=np.float64) > 0.5).astype(np.float64)
 
 
+def whole_numbers(values: NDArray[np.float64]) -> bool:
+    """Whether every value is a whole number (an objective whose solutions all are)."""
+    return bool(np.all(values == np.round(values)))
+
+
 @runtime_checkable
 class RelaxationBackend(Backend, Protocol):
     """A MIP solver that can also solve the linear relaxation and report row duals.

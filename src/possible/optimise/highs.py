@@ -23,6 +23,7 @@ from possible.optimise.backend import (
     MipSolution,
     MipStatus,
     round_binary,
+    whole_numbers,
 )
 
 __all__ = ["HighsBackend"]
@@ -207,7 +208,7 @@ class HighsBackend:
         # PDLP thrives on that degeneracy: with fractional costs (scores) it crawls, and
         # interior point is far faster (a 2,000-patient clinical pool scored by the `uk`
         # policy, 353k columns: 19.6 s, where PDLP had not converged after 300 s).
-        central = problem.n_cols <= FIRST_ORDER_COLUMNS or not _whole(problem.objective)
+        central = problem.n_cols <= FIRST_ORDER_COLUMNS or not whole_numbers(problem.objective)
         if not central:
             h.setOptionValue("solver", "hipdlp")
             # A fixed step size (HiPDLP's default adapts it by PID control) and no presolve
@@ -365,11 +366,6 @@ class HighsBackend:
         if kind is MipStatus.OPTIMAL:
             bound = value
         return MipSolution(kind, x, value, bound, seconds)
-
-
-def _whole(values: NDArray[np.float64]) -> bool:
-    """Whether every value is a whole number."""
-    return bool(np.array_equal(values, np.round(values)))
 
 
 def _usable_relaxation(

@@ -22,6 +22,7 @@ from possible.optimise.backend import (
     MipSolution,
     MipStatus,
     RelaxationBackend,
+    whole_numbers,
 )
 from possible.optimise.chaingen import applicable, improve_with_chains
 from possible.optimise.cutsets import cut_rows, loops, repair
@@ -594,7 +595,7 @@ def _integral(level: Objective, values: NDArray[np.float64]) -> bool:
     Such a level is then solved as integral: targets at whole numbers, row tightening and
     the search for feasibility (uk_1000_2, scores of 1, unbounded chains: 33 s to 3 s).
     """
-    return level.integral or bool(np.all(values == np.round(values)))
+    return level.integral or whole_numbers(values)
 
 
 def _tolerance(integral: bool, value: float) -> float:
