@@ -61,7 +61,7 @@ def test_a_solutions_chains_are_read_back_to_its_columns() -> None:
 
 def all_chains(form: Formulation, ndd: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     """Every chain of the model from `ndd`: each simple path through PICEF's columns."""
-    base = form.n_cycle_cols + form.n_chain_cols
+    base = form.arc_base
     src = form.node_vertex[form.arc_src]
     dst = form.node_vertex[form.arc_dst]
     out = []

@@ -66,7 +66,7 @@ def vertices(pool: Pool, size: int) -> tuple[list[int], int, int]:
 def with_arcs(form: Formulation, pairs: list[tuple[int, int]]) -> np.ndarray:
     """A solution choosing the chain columns from vertex u to vertex v, for each (u, v)."""
     x = np.zeros(form.problem.n_cols)
-    base = form.n_cycle_cols + form.n_chain_cols
+    base = form.arc_base
     src = form.node_vertex[form.arc_src]
     dst = form.node_vertex[form.arc_dst]
     for u, v in pairs:

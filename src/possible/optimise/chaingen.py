@@ -106,7 +106,7 @@ def _positions(
     graph: CompatibilityGraph, form: Formulation, objective: NDArray[np.float64]
 ) -> _Positions:
     """Index `form`'s PICEF columns by position and source vertex."""
-    base = form.n_cycle_cols + form.n_chain_cols
+    base = form.arc_base
     src = form.node_vertex[form.arc_src]
     dst = form.node_vertex[form.arc_dst]
     cap = int(form.arc_pos.max())
@@ -311,7 +311,7 @@ def _chains_of(
     form: Formulation, x: NDArray[np.float64]
 ) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
     """List the chains of solution `x` as ``(model columns, vertices)``, from the NDD on."""
-    base = form.n_cycle_cols + form.n_chain_cols
+    base = form.arc_base
     out: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
     for chain in picef_chains(form, x):
         nodes = [int(form.arc_src[chain[0]]), *form.arc_dst[chain].tolist()]
@@ -351,7 +351,7 @@ def improve_with_chains(
     """
     began = time.perf_counter()
     generate_until = began + time_limit * GENERATION_TIME_SHARE
-    if not (objective[form.n_cycle_cols + form.n_chain_cols :] > EPS).any():
+    if not (objective[form.arc_base :] > EPS).any():
         return x  # chains are worth nothing at this level: no chain can be priced in
     pos = _positions(graph, form, objective)
     master = _Master(graph, form, objective)

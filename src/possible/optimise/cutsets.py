@@ -45,7 +45,7 @@ def loops(form: Formulation, x: NDArray[np.float64]) -> list[NDArray[np.int64]]:
         Per loop, its PICEF columns (indices among ``form.arc_*``) in the order of the loop,
         from its smallest chain node; loops in the order of that node.
     """
-    base = form.n_cycle_cols + form.n_chain_cols
+    base = form.arc_base
     chosen = np.flatnonzero(x[base:] > 0.5) if x.size else np.zeros(0, np.int64)
     if not chosen.size:
         return []
@@ -93,7 +93,7 @@ def cut_rows(form: Formulation, found: list[NDArray[np.int64]]) -> csr_matrix:
     scipy.sparse.csr_matrix
         One row per loop, over all of `form`'s columns (upper bound 0).
     """
-    base = form.n_cycle_cols + form.n_chain_cols
+    base = form.arc_base
     n_nodes = form.node_vertex.shape[0]
     rows: list[NDArray[np.int64]] = []
     cols: list[NDArray[np.int64]] = []
@@ -150,7 +150,7 @@ def repair(
         Value of each column (to choose where to open a loop).
     """
     out = x.copy()
-    base = form.n_cycle_cols + form.n_chain_cols
+    base = form.arc_base
     for loop in found:
         out[base + loop] = 0.0
     cycles = form.cycles
@@ -198,7 +198,7 @@ def _open(
     objective: NDArray[np.float64],
 ) -> bool:
     """Open `loop` into a chain in `out` from a node that can give (updated); tell if it did."""
-    base = form.n_cycle_cols + form.n_chain_cols
+    base = form.arc_base
     nodes = form.arc_src[loop]
     # Loop arc k goes from nodes[k] into nodes[k + 1]: the arc into nodes[k] is loop[k - 1].
     position = np.full(form.node_vertex.shape[0], -1, dtype=np.int64)

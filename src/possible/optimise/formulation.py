@@ -94,6 +94,11 @@ class Formulation:
         """Number of explicit-chain columns (after the cycles)."""
         return int(self.chain_arcs.shape[0])
 
+    @property
+    def arc_base(self) -> int:
+        """Model column of the first PICEF column (``form.arc_*`` index 0)."""
+        return self.n_cycle_cols + self.n_chain_cols
+
 
 class _ArcIndex:
     """Find the arc from a given donor to a given vertex."""
@@ -372,7 +377,7 @@ def carry_over(
             chosen[chosen >= n_cyc + n_ch] - n_cyc - n_ch,
             _picef_keys(shorter),
             _picef_keys(longer),
-            longer.n_cycle_cols + longer.n_chain_cols,
+            longer.arc_base,
         ),
     )
     for picked, mine, theirs, offset in groups:
@@ -401,10 +406,10 @@ def picef_chains(form: Formulation, x: NDArray[np.float64]) -> list[list[int]]:
     -------
     list of list of int
         Per chain, the indices of its PICEF columns among ``form.arc_*`` (add
-        ``n_cycle_cols + n_chain_cols`` for model columns), from the NDD's arc on, in order of
+        ``form.arc_base`` for model columns), from the NDD's arc on, in order of
         the first arc's column.
     """
-    base = form.n_cycle_cols + form.n_chain_cols
+    base = form.arc_base
     chosen = np.flatnonzero(x[base:] > 0.5) if x.size else np.zeros(0, np.int64)
     following = {(int(form.arc_src[c]), int(form.arc_pos[c])): c for c in chosen.tolist()}
     chains: list[list[int]] = []
