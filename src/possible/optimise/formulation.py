@@ -491,9 +491,9 @@ def _picef_columns(
         dst_node = s_target[ok]
     src_vertex = node_vertex[src_node]
     is_ndd = src_vertex >= g.n_pairs
-    lo = np.where(is_ndd, 1, np.maximum(dist[src_vertex].astype(np.int64) + 1, 2))
-    if tail:
-        lo = np.where(is_ndd, 1, 2)
+    # A pair's arc: from the first position a chain can reach it at (the tail's only, 2).
+    first_from_pair = 2 if tail else np.maximum(dist[src_vertex].astype(np.int64) + 1, 2)
+    lo = np.where(is_ndd, 1, first_from_pair)
     hi = np.where(is_ndd, 1, 2 if tail else max_chain)
     counts = np.maximum(hi - lo + 1, 0)
     col_arc = np.repeat(arc_ids, counts)
