@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from pathlib import Path
@@ -9,13 +10,14 @@ from pathlib import Path
 import highspy
 import numpy as np
 import pytest
-from scipy.sparse import csc_matrix
+from scipy.sparse import csc_matrix, vstack
 
 from oracles import brute_force, packing_problem
 from possible.errors import SolverError
 from possible.optimise import MipProblem, MipStatus
 from possible.optimise.fixing import lagrangian_bound, solve_level
 from possible.optimise.highs import (
+    DENSE_ROW_SHARE,
     HOPELESS_BELOW,
     PROBING_RULE,
     HighsBackend,
@@ -277,6 +279,7 @@ def test_the_first_order_relaxation_bounds_and_solves_exactly(
     # Every relaxation goes to PDLP: its duals must give a valid bound, and a level solved
     # with them must still reach the exhaustive optimum.
     monkeypatch.setattr("possible.optimise.highs.FIRST_ORDER_COLUMNS", 0)
+    monkeypatch.setattr("possible.optimise.highs.DENSE_ROW_SHARE", 1.0)
     problem = packing_problem(seed, n_cols=24, n_rows=10, integral=True)
     best = brute_force(problem).objective
     lp = HighsBackend().solve_relaxation(problem)
@@ -295,10 +298,35 @@ def test_a_fractional_relaxation_stays_with_interior_point_at_any_size(
     # PDLP crawls on fractional costs (a 2,000-patient scored pool: not converged in 300 s,
     # interior point 20 s), so only whole-number objectives go to it above the size limit.
     monkeypatch.setattr("possible.optimise.highs.FIRST_ORDER_COLUMNS", 0)
+    monkeypatch.setattr("possible.optimise.highs.DENSE_ROW_SHARE", 1.0)
     scored = packing_problem(1, n_cols=24, n_rows=10, integral=False)
     counted = packing_problem(1, n_cols=24, n_rows=10, integral=True)
     assert HighsBackend().solve_relaxation(scored).central
     assert not HighsBackend().solve_relaxation(counted).central
+
+
+def test_a_relaxation_with_a_dense_row_stays_with_interior_point_at_any_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An earlier level's objective, fixed as a row over most columns, stalls PDLP (level 2 of
+    # the UK hierarchy at 1,000 patients: no answer in 150 s, interior point 1.4 s).
+    monkeypatch.setattr("possible.optimise.highs.FIRST_ORDER_COLUMNS", 0)
+    sparse = packing_problem(2, n_cols=400, n_rows=200, integral=True)
+    counts = np.bincount(sparse.a_index, minlength=sparse.n_rows)
+    assert counts.max() <= DENSE_ROW_SHARE * sparse.n_cols  # each row covers a few columns
+    matrix = vstack([sparse.matrix(), csc_matrix(sparse.objective[None, :])]).tocsc()
+    level_row = dataclasses.replace(
+        sparse,
+        a_start=matrix.indptr.astype(np.int32),
+        a_index=matrix.indices.astype(np.int32),
+        a_value=matrix.data.astype(np.float64),
+        row_lower=np.append(sparse.row_lower, 1.0),
+        row_upper=np.append(sparse.row_upper, np.inf),
+    )
+    assert not HighsBackend().solve_relaxation(sparse).central
+    dense = HighsBackend().solve_relaxation(level_row)
+    assert dense.central
+    assert dense.status is MipStatus.OPTIMAL
 
 
 class UnknownRelaxation(HighsBackend):
@@ -319,6 +347,7 @@ def test_an_unknown_relaxation_is_used_only_from_the_first_order_method(
     seed: int, first_order: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("possible.optimise.highs.FIRST_ORDER_COLUMNS", 0 if first_order else 10_000)
+    monkeypatch.setattr("possible.optimise.highs.DENSE_ROW_SHARE", 1.0)
     problem = packing_problem(seed, n_cols=24, n_rows=10, integral=True)
     best = brute_force(problem).objective
     lp = UnknownRelaxation().solve_relaxation(problem)

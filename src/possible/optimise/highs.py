@@ -35,6 +35,13 @@ _banner_shown = False
 FIRST_ORDER_COLUMNS = 200_000
 """Relaxations with more columns and a whole-number objective are solved by HiGHS' first-order
 method (its own PDLP)."""
+DENSE_ROW_SHARE = 0.1
+"""A relaxation with a row over more than this share of its columns is solved by interior
+point at any size. Such rows are earlier levels' objectives, fixed at their optima (a
+model's own rows cover at most 5 % of its columns at 1,000 and 2,000 patients). PDLP does
+not converge with them: level 2 of the UK hierarchy with chains of 6 on a 1,000-patient
+clinical pool (209k columns, the level-1 row over 21 % of them) had no answer after 150 s,
+where interior point takes 1.4 s."""
 PDLP_FIXED_STEP = 0
 """HiPDLP's ``pdlp_step_size_strategy`` for a fixed step. Its default (PID control of the step)
 took 1,040 iterations on both 2,000-patient pools with chains of 2 (8.0 s); a fixed step takes
@@ -195,8 +202,9 @@ class HighsBackend:
     ) -> LpSolution:
         """Solve the linear relaxation of `problem` with HiGHS: its row duals and solution.
 
-        The solution is central (interior point) up to 200k columns, and for a whole-number
-        objective also above. PDLP solves the rest.
+        The solution is central (interior point) up to :data:`FIRST_ORDER_COLUMNS` columns,
+        and above that too for an objective that is not whole numbers or a model with a dense
+        row (see :data:`DENSE_ROW_SHARE`). PDLP solves the rest.
         """
         h = self._load(problem, integer=False, time_limit=time_limit)
         # Kidney exchange relaxations are highly degenerate: simplex can take minutes where
@@ -208,7 +216,11 @@ class HighsBackend:
         # PDLP thrives on that degeneracy: with fractional costs (scores) it crawls, and
         # interior point is far faster (a 2,000-patient clinical pool scored by the `uk`
         # policy, 353k columns: 19.6 s, where PDLP had not converged after 300 s).
-        central = problem.n_cols <= FIRST_ORDER_COLUMNS or not whole_numbers(problem.objective)
+        central = (
+            problem.n_cols <= FIRST_ORDER_COLUMNS
+            or not whole_numbers(problem.objective)
+            or _has_dense_row(problem)
+        )
         if not central:
             h.setOptionValue("solver", "hipdlp")
             # A fixed step size (HiPDLP's default adapts it by PID control) and no presolve
@@ -387,6 +399,14 @@ def _usable_relaxation(
     if status == highspy.HighsModelStatus.kOptimal:
         return True
     return not central and status == highspy.HighsModelStatus.kUnknown and solution.dual_valid
+
+
+def _has_dense_row(problem: MipProblem) -> bool:
+    """Tell whether a row of `problem` covers more than :data:`DENSE_ROW_SHARE` of its columns."""
+    if not problem.n_rows:
+        return False
+    per_row = np.bincount(problem.a_index, minlength=problem.n_rows)
+    return bool(per_row.max() > DENSE_ROW_SHARE * problem.n_cols)
 
 
 def _check_rows(problem: MipProblem, x: NDArray[np.float64]) -> None:
