@@ -44,6 +44,9 @@ object and `model.solve()`); *read s*, reading the file, is separate. Python sta
 are excluded. Each solve runs in a fresh process; *peak MB* is the largest resident memory
 of that process together with any solver subprocess (PuLP runs CBC as one). *speed-up* is
 kep_solver's best time over all its model/solver combinations divided by `possible`'s time.
+With `--repeat N`, `possible` solves each instance N times in the same run; its time is the
+median of those (the range is shown beside it) and its peak MB the largest. kep_solver runs
+once per model and solver.
 """
 
 
@@ -219,6 +222,7 @@ def build_summary(rows: Iterable[dict[str, Any]], configs: Iterable[Any]) -> lis
             "possible_label": mine["label"] if mine else None,
             "possible_status": mine.get("status") if mine else "not run",
             "possible_s": mine.get("solve_s") if mine else None,
+            "possible_repeats": mine.get("repeat_solve_s") if mine else None,
             "possible_read_s": mine.get("read_s") if mine else None,
             "possible_peak_mb": mine.get("peak_mb") if mine else None,
             "possible_value": mine.get("compare") if mine else None,
@@ -441,7 +445,7 @@ def _summary_table(summary: Sequence[dict[str, Any]]) -> list[str]:
         ratio = _ratio(s)
         kep_best = s["kep_best"] or (s["kep_note"] or "-")
         if s["possible_status"] == "optimal":
-            mine = _secs(s["possible_s"])
+            mine = _secs(s["possible_s"]) + _spread(s.get("possible_repeats"))
         elif s["possible_status"] == "timeout":
             mine = f">{s['possible_timeout_s']:g} (timeout)"
         elif s["possible_status"] == "feasible":
@@ -477,6 +481,17 @@ def _rows_table(rows: Sequence[dict[str, Any]]) -> list[str]:
             f"| {_mb(r.get('peak_mb'))} | {note} |"
         )
     return lines
+
+
+def _spread(repeats: Sequence[float | None] | None) -> str:
+    """`` (median of N: lo-hi)`` for repeated solves, empty for one."""
+    if not repeats or len(repeats) < 2:
+        return ""
+    done = [t for t in repeats if t is not None]
+    unfinished = len(repeats) - len(done)
+    span = f"{_secs(min(done))}-{_secs(max(done))}" if done else "-"
+    more = f", {unfinished} unfinished" if unfinished else ""
+    return f" (median of {len(repeats)}: {span}{more})"
 
 
 def _ratio(s: dict[str, Any]) -> str:
