@@ -33,15 +33,15 @@ logger = logging.getLogger(__name__)
 _banner_lock = threading.Lock()
 _banner_shown = False
 FIRST_ORDER_COLUMNS = 200_000
-"""Relaxations with more columns and a whole-number objective are solved by HiGHS' first-order
-method (its own PDLP)."""
+"""Relaxations with more columns, a whole-number objective and no dense row (see
+:data:`DENSE_ROW_SHARE`) are solved by HiGHS' first-order method (its own PDLP)."""
 DENSE_ROW_SHARE = 0.1
 """A relaxation with a row over more than this share of its columns is solved by interior
-point at any size. Such rows are earlier levels' objectives, fixed at their optima (a
-model's own rows cover at most 5 % of its columns at 1,000 and 2,000 patients). PDLP does
-not converge with them: level 2 of the UK hierarchy with chains of 6 on a 1,000-patient
-clinical pool (209k columns, the level-1 row over 21 % of them) had no answer after 150 s,
-where interior point takes 1.4 s."""
+point at any size. Such rows are earlier levels' objectives, fixed at their optima (no row
+of the model itself covers more than 5.1 % of its columns on the bench's pools of 1,000 and
+2,000 patients). PDLP does not converge with them: level 2 of the UK hierarchy with chains
+of 6 on a 1,000-patient clinical pool (209k columns, the level-1 row over 21 % of them) had
+no answer after 150 s, where interior point takes 1.4 s."""
 PDLP_FIXED_STEP = 0
 """HiPDLP's ``pdlp_step_size_strategy`` for a fixed step. Its default (PID control of the step)
 took 1,040 iterations on both 2,000-patient pools with chains of 2 (8.0 s); a fixed step takes
