@@ -727,6 +727,29 @@ def test_a_seeded_solve_with_long_chains_is_still_optimal(
     assert "seed" not in short.timings
 
 
+def test_the_uk_hierarchy_never_needs_chains_longer_than_two() -> None:
+    # A chain of three or more is no effective two-way exchange, and cut after its second
+    # transplant it becomes one: so the UK hierarchy with chains of 5 is solved as with
+    # chains of 2 (no seeding pass), with the same values.
+    long = solve(LINE, max_cycle=3, max_chain=5, objective="uk")
+    short = solve(LINE, max_cycle=3, max_chain=2, objective="uk")
+    assert long.status is Status.OPTIMAL
+    assert long.objective == short.objective
+    assert long.objective == best_packing(LINE, max_cycle=3, max_chain=5, objective="uk")
+    assert "seed" not in long.timings
+    assert long.policy["max_chain"] == 5
+    assert [len(e.transplants) for e in long.exchanges] == [2]
+    assert_valid(LINE, long, max_cycle=3, max_chain=5)
+    # p3 to p5 are reachable by chains of 5: they lost to better exchanges, while chains of 2
+    # leave them none at all.
+    reasons = {u.patient: u.reason for u in long.unmatched}
+    assert reasons == dict.fromkeys(("p3", "p4", "p5"), UnmatchedReason.OUTCOMPETED)
+    short_reasons = {u.patient: u.reason for u in short.unmatched}
+    assert short_reasons == dict.fromkeys(
+        ("p3", "p4", "p5"), UnmatchedReason.NO_EXCHANGE_WITHIN_CAPS
+    )
+
+
 def _gadgets(count: int) -> Pool:
     """An NDD giving to one pair, and `count` gadgets: pair a_i swaps with b_i or with c_i,
     one swap scoring 5 per transplant and the other 1 (c_i's for even i, b_i's for odd i).

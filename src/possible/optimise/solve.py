@@ -15,6 +15,7 @@ from scipy.sparse import csr_matrix, vstack
 from possible.domain import PatientStatus, Pool
 from possible.errors import PolicyError, SolverError
 from possible.graph.compatibility import CompatibilityGraph, build_graph
+from possible.graph.prune import chain_distances
 from possible.optimise.backend import (
     Backend,
     LpSolution,
@@ -62,6 +63,13 @@ patients: 0.01 s against 1.5 s) and lead HiGHS' feasibility jump straight to an 
 solution (2,000 patients: 31 s against 194 s); with chains of 6 they slow both kinds of round
 (500 patients: 40 s against 22 s for a round above the optimum, and no solution in 300 s
 against 130 s for one at it)."""
+
+EFFECTIVE_CHAIN = 2
+"""Longest chain, in transplants inside the pool, that counts as an effective two-way exchange
+(the UK hierarchy's first level). A longer chain counts nothing there, and cut after its
+second transplant it would count one and free the pairs after, so no optimum of a hierarchy
+that first maximises effective two-way exchanges holds a longer chain: such a hierarchy is
+solved with chains of at most this length whatever the cap (see :func:`_model_chain`)."""
 
 SEED_MAX_CHAIN = TIGHTEN_MAX_CHAIN
 """Chain cap of the first pass that seeds a solve with longer chains (see :func:`_seed`)."""
@@ -152,7 +160,8 @@ def solve(
             "unbounded chains are not offered with the UK hierarchy, whose model follows "
             "chains by position: give a chain cap"
         )
-    tighten = max_chain is None or max_chain <= TIGHTEN_MAX_CHAIN
+    cap = _model_chain(levels, max_chain)  # the model's; the policy reports `max_chain`
+    tighten = cap is None or cap <= TIGHTEN_MAX_CHAIN
     user_backend = backend is not None
     if backend is None:
         from possible.optimise.highs import HighsBackend
@@ -180,7 +189,7 @@ def solve(
     deadline = None if time_limit is None else began + time_limit
     try:
         form = build_formulation(
-            graph, max_cycle=max_cycle, max_chain=max_chain, uk=uk, deadline=deadline
+            graph, max_cycle=max_cycle, max_chain=cap, uk=uk, deadline=deadline
         )
     except TimeoutError:
         # The time limit passed while the cycles or the model were still being built.
@@ -204,12 +213,7 @@ def solve(
     say(f"model: {len(form.cycles)} cycles, {form.problem.n_cols} columns")
 
     initial = None
-    if (
-        max_chain is not None
-        and max_chain > SEED_MAX_CHAIN
-        and graph.n_ndds
-        and form.problem.n_cols
-    ):
+    if cap is not None and cap > SEED_MAX_CHAIN and graph.n_ndds and form.problem.n_cols:
         t0 = time.perf_counter()
         initial = _seed(
             graph,
@@ -257,7 +261,11 @@ def solve(
         # Every level's answer is repaired or cut free of loops; _decode would drop them.
         raise SolverError("a solution still holds loops of chain arcs that no NDD starts")
     exchanges, ndds_left = _decode(graph, form, x)
-    unmatched = _unmatched(graph, form, exchanges, settled=status is Status.OPTIMAL)
+    # Chains the model left out (see `_model_chain`) are still exchanges within the caps.
+    chains_to = None if cap == max_chain or max_chain is None else max_chain
+    unmatched = _unmatched(
+        graph, form, exchanges, settled=status is Status.OPTIMAL, chains_to=chains_to
+    )
     return MatchingResult(
         status=status,
         levels=tuple(
@@ -302,7 +310,8 @@ def _seed(
     keeps the seed, which then starts the next level with the shorter problem's optimum
     there too. With only the first level seeded, the UK hierarchy with chains of 6 on a
     1,000-patient clinical pool ended its 300 s with 419 transplants at level 2, where chains
-    of 2 alone give 536.
+    of 2 alone give 536. (The UK hierarchy itself now needs no seed: see
+    :data:`EFFECTIVE_CHAIN`.)
 
     Under a time limit the pass gets :data:`SEED_TIME_SHARE` of it. Returns ``None`` if it
     found nothing (or, defensively, if its solution does not fit `form`). Without a
@@ -385,6 +394,32 @@ def _improve_first_level(
     _fill_unsettled(form, levels, better, Status.FEASIBLE, values, bounds)
     settled = len(levels) == 1 and values[0] == bounds[0]
     return better, Status.OPTIMAL if settled else Status.FEASIBLE
+
+
+def _model_chain(levels: tuple[Objective, ...], max_chain: int | None) -> int | None:
+    """Return the chain cap of the model that solves `levels` under `max_chain`.
+
+    It is `max_chain`, except for a hierarchy whose first level maximises effective two-way
+    exchanges: :data:`EFFECTIVE_CHAIN` at most, since no optimum of that level holds a longer
+    chain, so the two caps have the same optima at every level.
+    """
+    first = levels[0]
+    if (
+        first.feature == "effective_two_way"
+        and first.sense is Sense.MAX
+        and max_chain is not None
+        and max_chain > EFFECTIVE_CHAIN
+    ):
+        logger.debug(
+            "chains of more than %d transplants are in no optimum of %s: solving with chains "
+            "of at most %d (cap %d)",
+            EFFECTIVE_CHAIN,
+            first.name,
+            EFFECTIVE_CHAIN,
+            max_chain,
+        )
+        return EFFECTIVE_CHAIN
+    return max_chain
 
 
 def _check_policy(max_cycle: int, max_chain: int | None, time_limit: float | None) -> None:
@@ -729,13 +764,16 @@ def _unmatched(
     exchanges: tuple[Exchange, ...],
     *,
     settled: bool,
+    chains_to: int | None = None,
 ) -> tuple[Unmatched, ...]:
     """Every patient without a transplant, with the reason.
 
     Unless the run was `settled` (proven optimal), a patient who could take part in an
     exchange was not shown to lose to better ones: the run stopped first. Without a model
     (`form` is ``None``: the run stopped while building it), whether the caps leave a patient
-    any exchange is not known either.
+    any exchange is not known either. `chains_to`, when given, is the chain cap asked for
+    where the model's was shorter: a patient a chain of that length reaches has an exchange
+    within the caps, which the model left out because it is in no optimum.
     """
     pool = g.pool
     received = {t.patient for e in exchanges for t in e.transplants}
@@ -752,6 +790,9 @@ def _unmatched(
             in_model[src] = True
         if form.arc_dst.size:
             in_model[form.node_vertex[form.arc_dst]] = True
+    if chains_to is not None and g.n_ndds:
+        hops = chain_distances(g.indptr, g.target, g.n_pairs, g.n_ndds, chains_to)
+        in_model[: g.n_pairs] |= hops[: g.n_pairs] <= chains_to
     out: list[Unmatched] = []
     for i, patient in enumerate(pool.patients):
         if patient.id in received:
