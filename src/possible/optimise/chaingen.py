@@ -50,6 +50,7 @@ from possible.optimise.backend import (
     MipStatus,
     RelaxationBackend,
     solve_to_beat,
+    whole_numbers,
 )
 from possible.optimise.fixing import lagrangian_bound, restrict
 from possible.optimise.formulation import Formulation, picef_chains
@@ -301,8 +302,7 @@ def _packing_columns(
     when every value is a whole number, anything above `held` otherwise.
     """
     duals = lagrangian_bound(problem, row_dual)
-    integral = bool(np.array_equal(problem.objective, np.round(problem.objective)))
-    floor = held + 1.0 - 1e-6 if integral else held + EPS
+    floor = held + 1.0 - 1e-6 if whole_numbers(problem.objective) else held + EPS
     keep: NDArray[np.bool_] = duals.column_bound >= floor
     return keep
 
