@@ -262,7 +262,7 @@ def solve(
         raise SolverError("a solution still holds loops of chain arcs that no NDD starts")
     exchanges, ndds_left = _decode(graph, form, x)
     # Chains the model left out (see `_model_chain`) are still exchanges within the caps.
-    chains_to = None if cap == max_chain or max_chain is None else max_chain
+    chains_to = None if cap == max_chain else max_chain  # `_model_chain` keeps None as None
     unmatched = _unmatched(
         graph, form, exchanges, settled=status is Status.OPTIMAL, chains_to=chains_to
     )
