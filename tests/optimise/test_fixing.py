@@ -147,6 +147,20 @@ def test_tightening_for_the_optimum_makes_covered_rows_equalities() -> None:
     np.testing.assert_array_equal(loose.row_lower, np.zeros(4))
 
 
+def test_a_tiny_multiplier_leaves_its_row_bound_infinite() -> None:
+    # y = 1e-10 would give the row a lower bound near -1e10: true for every 0/1 vector, so
+    # useless, and HiGHS takes such bounds for a badly scaled model.
+    problem = packing_problem(2, n_cols=10, n_rows=6, integral=True)
+    duals = np.array([1.0, 1e-10, 1.0, 1.0, -1e-10, 1.0])
+    mixed = _mixed_signs(problem)
+    for case in (problem, mixed):
+        lag = lagrangian_bound(case, duals)
+        tight = lag.tightened_rows(case, np.floor(lag.bound) - 1, tolerance=1e-9)
+        assert not np.any(np.isfinite(tight.row_lower) & (tight.row_lower < -100))
+        assert not np.any(np.isfinite(tight.row_upper) & (tight.row_upper > 100))
+        assert tight.row_lower[1] == case.row_lower[1]
+
+
 def test_restrict_keeps_the_chosen_columns_exactly() -> None:
     problem = packing_problem(3, n_cols=12, n_rows=6, integral=True)
     keep = np.arange(12) % 3 != 1

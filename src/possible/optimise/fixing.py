@@ -159,11 +159,23 @@ class LagrangianBound:
         whole[problem.a_index[problem.a_value != np.round(problem.a_value)]] = False
         lower = problem.row_lower.copy()
         upper = problem.row_upper.copy()
+        # A bound no 0/1 vector can break is left as it was (infinite): a tiny multiplier
+        # gives one like -1e10, which HiGHS takes for a badly scaled model.
+        least = np.bincount(
+            problem.a_index, weights=np.minimum(problem.a_value, 0.0), minlength=problem.n_rows
+        )
+        most = np.bincount(
+            problem.a_index, weights=np.maximum(problem.a_value, 0.0), minlength=problem.n_rows
+        )
         with np.errstate(divide="ignore", over="ignore"):  # tiny multipliers: no tightening
             up = whole & (y > 0) & np.isfinite(upper)
             lower[up] = np.maximum(lower[up], np.ceil(upper[up] - slack / y[up] - 1e-9))
             down = whole & (y < 0) & np.isfinite(lower)
             upper[down] = np.minimum(upper[down], np.floor(lower[down] + slack / -y[down] + 1e-9))
+        vacuous = up & (lower < least)
+        lower[vacuous] = problem.row_lower[vacuous]
+        vacuous = down & (upper > most)
+        upper[vacuous] = problem.row_upper[vacuous]
         return dataclasses.replace(problem, row_lower=lower, row_upper=upper)
 
 
