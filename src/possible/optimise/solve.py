@@ -119,7 +119,9 @@ def solve(
         sequence of them solved lexicographically.
     time_limit
         Seconds for the whole optimisation; on expiry the best solution found is returned
-        with status ``feasible`` and its bound.
+        with status ``feasible`` and its bound. With the default backend the limit holds
+        within a few seconds even where HiGHS does not watch its clock: large MIPs run in a
+        child process that is killed if it overruns (:mod:`possible.optimise.deadline`).
     backend
         MIP solver; HiGHS by default.
     progress
@@ -211,6 +213,15 @@ def solve(
     timings["enumerate"] = form.seconds_enumerate
     timings["model"] = time.perf_counter() - t0 - form.seconds_enumerate
     say(f"model: {len(form.cycles)} cycles, {form.problem.n_cols} columns")
+    if time_limit is not None:
+        from possible.optimise import highs
+
+        if isinstance(backend, highs.HighsBackend) and highs.guarded(form.problem.n_cols):
+            # Its MIPs will run in child processes: start their server while the
+            # relaxation runs (see `possible.optimise.deadline`).
+            from possible.optimise.deadline import warm_up
+
+            warm_up()
 
     initial = None
     if cap is not None and cap > SEED_MAX_CHAIN and graph.n_ndds and form.problem.n_cols:

@@ -1,0 +1,145 @@
+"""Solves in a child process that is killed at its deadline (`possible.optimise.deadline`).
+
+The targets below run in the child, which imports this module by name; they stand for a solver
+that answers, reports progress, stops when asked, fails, dies, or ignores its clock.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from oracles import packing_problem
+from possible.errors import SolverError
+from possible.optimise import MipStatus, deadline
+from possible.optimise import highs as highs_module
+from possible.optimise.highs import HighsBackend
+
+pytestmark = pytest.mark.skipif(not deadline.available(), reason="needs fork and fd passing")
+
+
+def _add(link: deadline.Link, a: int, b: int) -> tuple[int, int]:
+    link.send("half way")
+    return a + b, os.getpid()
+
+
+def _hang(link: deadline.Link) -> None:
+    link.send(("best so far", os.getpid()))
+    while True:  # a solver deaf to its clock and to cancellation
+        time.sleep(1.0)
+
+
+def _until_cancelled(link: deadline.Link) -> str:
+    link.send("started")
+    link.cancelled.wait()
+    return "stopped"
+
+
+def _fail(link: deadline.Link) -> None:
+    raise ValueError("bad row 3")
+
+
+def _die(link: deadline.Link) -> None:
+    os._exit(9)
+
+
+def _gone(pid: int) -> bool:
+    """Wait (up to 10 s) for process `pid` to disappear."""
+    for _ in range(200):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_answer_comes_back_from_another_process() -> None:
+    total, pid = deadline.run(_add, (2, 3), seconds=60.0)  # type: ignore[misc]
+    assert total == 5
+    assert pid != os.getpid()
+
+
+def test_a_child_past_its_deadline_is_killed_and_its_last_progress_kept() -> None:
+    out = deadline.run(_hang, (), seconds=0.1)
+    assert isinstance(out, deadline.Killed)
+    label, pid = out.last
+    assert label == "best so far"
+    assert _gone(pid)
+
+
+def test_a_cancelled_child_returns_what_it_has() -> None:
+    cancel = threading.Event()
+    cancel.set()
+    assert deadline.run(_until_cancelled, (), seconds=None, cancel=cancel) == "stopped"
+
+
+def test_a_child_deaf_to_cancellation_is_killed() -> None:
+    cancel = threading.Event()
+    cancel.set()
+    out = deadline.run(_hang, (), seconds=None, cancel=cancel)
+    assert isinstance(out, deadline.Killed)
+    assert _gone(out.last[1])
+
+
+def test_an_error_in_the_child_is_raised_in_the_caller() -> None:
+    with pytest.raises(ValueError, match="bad row 3"):
+        deadline.run(_fail, (), seconds=60.0)
+
+
+def test_a_child_that_dies_without_an_answer_is_an_error() -> None:
+    with pytest.raises(SolverError, match="without an answer"):
+        deadline.run(_die, (), seconds=60.0)
+
+
+def test_the_server_is_started_again_if_it_was_killed() -> None:
+    deadline.warm_up()
+    server = deadline._get_server()
+    server.process.kill()
+    server.process.wait()
+    assert deadline.run(_add, (1, 1), seconds=60.0)[0] == 2  # type: ignore[index]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_guarded_highs_solve_equals_one_in_this_process(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    problem = packing_problem(seed, n_cols=40, n_rows=15, integral=True)
+    here = HighsBackend().solve(problem, time_limit=60.0)
+    monkeypatch.setattr(highs_module, "GUARD_ABOVE_COLUMNS", 0)
+    calls: list[object] = []
+    real_run = deadline.run
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return real_run(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(deadline, "run", counted)
+    there = HighsBackend().solve(problem, time_limit=60.0)
+    assert calls, "the solve did not go to a child process"
+    assert there.status is here.status is MipStatus.OPTIMAL
+    assert there.objective == here.objective
+    np.testing.assert_array_equal(there.x, here.x)
+    found = HighsBackend().find_feasible(problem, time_limit=60.0)
+    assert found.status is MipStatus.FEASIBLE
+    assert len(calls) == 2
+
+
+def test_a_killed_highs_solve_returns_the_last_solution_it_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    problem = packing_problem(1, n_cols=40, n_rows=15, integral=True)
+    best = HighsBackend().solve(problem)
+    ones = np.flatnonzero(best.x > 0.5)
+    monkeypatch.setattr(highs_module, "GUARD_ABOVE_COLUMNS", 0)
+    monkeypatch.setattr(deadline, "run", lambda *a, **k: deadline.Killed(ones))
+    sol = HighsBackend().solve(problem, time_limit=5.0)
+    assert sol.status is MipStatus.FEASIBLE
+    assert sol.objective == best.objective
+    assert np.isnan(sol.bound)
+    monkeypatch.setattr(deadline, "run", lambda *a, **k: deadline.Killed(None))
+    assert HighsBackend().solve(problem, time_limit=5.0).status is MipStatus.TIME_LIMIT
