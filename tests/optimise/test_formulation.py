@@ -1,4 +1,5 @@
-"""The formulation's columns: a solution with shorter chains carries over to longer chains."""
+"""The formulation's columns: their UK scores with the best choice of donors, and a solution
+with shorter chains carrying over to longer chains."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from oracles import random_pool
+from oracles import Option, PoolView, option_values, options, random_pool
 from possible.graph import build_graph
 from possible.optimise import MipStatus
 from possible.optimise.formulation import Formulation, build_formulation, carry_over
@@ -30,6 +31,54 @@ def _meets_rows(form: Formulation, x: np.ndarray) -> bool:
         np.all(activity >= form.problem.row_lower - 1e-9)
         and np.all(activity <= form.problem.row_upper + 1e-9)
     )
+
+
+def _steps(view: PoolView, option: Option) -> frozenset[tuple[str, str]]:
+    """An exchange's steps as (giving pair or NDD, receiving pair) ids."""
+    return frozenset((view.paired_with[d] or d, p) for d, p, _ in option.transplants)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_each_uk_column_takes_its_best_choice_of_donors(seed: int) -> None:
+    # Half the pairs have two donors: every cycle and short chain through them may be given by
+    # several choices of donors (and, for a chain, of the donor who goes to the waiting list).
+    # Each column's UK score must be the best of these, and its arcs one that reaches it.
+    pool = random_pool(seed, n_pairs=10, n_ndds=3, density=0.4, multi_share=0.5)
+    graph = build_graph(pool)
+    view = PoolView(pool)
+    form = build_formulation(graph, max_cycle=3, max_chain=2, uk=True)
+    best: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for option in options(view, max_cycle=3, max_chain=2):
+        key = (option.kind, _steps(view, option))
+        value = option_values(view, option, max_cycle=3)["uk.score"]
+        best[key] = max(best.get(key, -np.inf), value)
+    donors = [d.id for d in pool.donors]
+
+    def chosen(kind: str, arcs: list[int], end: str | None) -> tuple[tuple[str, frozenset], float]:
+        option = Option(
+            kind,
+            tuple(
+                (donors[graph.donor[a]], graph.vertex_label(int(graph.target[a])), graph.score[a])
+                for a in arcs
+            ),
+            end,
+        )
+        key = (kind, _steps(view, option))
+        return key, option_values(view, option, max_cycle=3)["uk.score"]
+
+    uk = form.features.uk_score
+    for c in range(form.n_cycle_cols):
+        key, value = chosen("cycle", [int(a) for a in form.cycle_arcs[c] if a >= 0], None)
+        assert uk[c] == pytest.approx(best[key], abs=1e-9)
+        assert value == pytest.approx(uk[c], abs=1e-9)
+    for i in range(form.n_chain_cols):
+        arcs = [int(a) for a in form.chain_arcs[i] if a >= 0]
+        end = donors[int(form.chain_end_donor[i])]
+        key, value = chosen("chain", arcs, end)
+        assert uk[form.n_cycle_cols + i] == pytest.approx(best[key], abs=1e-9)
+        assert value == pytest.approx(uk[form.n_cycle_cols + i], abs=1e-9)
+    assert form.n_cycle_cols
+    assert form.n_chain_cols
 
 
 @pytest.mark.parametrize("uk", [False, True])

@@ -21,7 +21,6 @@ which :mod:`possible.optimise.cutsets` finds and cuts off.
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass
 
@@ -521,6 +520,24 @@ def _chain_vertices(g: CompatibilityGraph, chain_arcs: I32) -> I32:
     return out
 
 
+def _first_best(
+    group: NDArray[np.int64], value: F64, n_groups: int, tolerance: float
+) -> tuple[NDArray[np.int64], F64]:
+    """Per group, the first element within `tolerance` of the group's largest value.
+
+    `group` is non-decreasing and covers ``0 .. n_groups - 1``, each at least once. Returns
+    the chosen element of each group and the group's largest value.
+    """
+    if not value.size:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    best = np.maximum.reduceat(value, starts)
+    near = value >= best[group] - tolerance
+    chosen = np.full(n_groups, value.shape[0], dtype=np.int64)
+    np.minimum.at(chosen, group[near], np.flatnonzero(near))
+    return chosen, best
+
+
 def _uk_cycles(
     g: CompatibilityGraph,
     cycles: Cycles,
@@ -532,7 +549,10 @@ def _uk_cycles(
     """UK score of each cycle with its best choice of donors, and the arcs of that choice.
 
     Each transplant scores its arc plus the age bonus between its donor and the donor of the
-    receiving pair who gives next in the cycle.
+    receiving pair who gives next in the cycle. Cycles through a pair with several donors try
+    every choice of donors, all cycles at once: a choice is a mixed-radix number whose digit
+    at each step picks one of that pair's donors (the last step's digit varying fastest). The
+    first choice within 1e-9 of the best is kept.
     """
     arcs = cycle_arcs.copy()
     valid = arcs >= 0
@@ -542,24 +562,56 @@ def _uk_cycles(
     bonus = age_bonus(ages[np.maximum(donors, 0)], ages[np.maximum(nxt, 0)])
     score = np.where(valid, g.score[np.maximum(arcs, 0)] + bonus, 0.0).sum(axis=1)
     touched = np.flatnonzero((multi[np.maximum(cycles.vertices, 0)] & valid).any(axis=1))
-    for c in touched.tolist():
-        length = int(cycles.length[c])
-        verts = cycles.vertices[c, :length].tolist()
-        options = [g.donors_of(v).tolist() for v in verts]
-        best = (-1.0, arcs[c, :length].tolist())
-        for choice in itertools.product(*options):
-            ids = arc_index.find(
-                np.array(choice, np.int64), np.array(verts[1:] + verts[:1], np.int64)
-            )
-            if (ids < 0).any():
-                continue
-            ages_c = ages[list(choice)]
-            value = float((g.score[ids] + age_bonus(ages_c, np.roll(ages_c, -1))).sum())
-            if value > best[0] + 1e-9:
-                best = (value, ids.tolist())
-        score[c] = best[0]
-        arcs[c, :length] = best[1]
+    if not touched.size:
+        return score, arcs
+    verts = cycles.vertices[touched].astype(np.int64)  # (t, k), -1 padded
+    length = cycles.length[touched].astype(np.int64)
+    width = verts.shape[1]
+    steps = np.arange(width)
+    on = steps[None, :] < length[:, None]
+    radix = np.where(on, np.diff(g.donor_indptr)[np.maximum(verts, 0)], 1)
+    n_choices = radix.prod(axis=1)
+    which = np.repeat(np.arange(touched.shape[0]), n_choices)  # the cycle of each choice
+    rest = np.arange(which.shape[0]) - np.repeat(np.cumsum(n_choices) - n_choices, n_choices)
+    digit = np.zeros((which.shape[0], width), dtype=np.int64)
+    for k in range(width - 1, -1, -1):
+        digit[:, k] = rest % radix[which, k]
+        rest //= radix[which, k]
+    v_c = verts[which]
+    on_c = on[which]
+    giver = g.donor_index[g.donor_indptr[np.maximum(v_c, 0)] + digit].astype(np.int64)
+    to = np.roll(v_c, -1, axis=1)  # the receiving vertex of each step
+    last = length[which] - 1
+    to[np.arange(which.shape[0]), last] = v_c[:, 0]
+    ids = np.where(on_c, arc_index.find(giver, np.maximum(to, 0)), 0)
+    next_giver = np.roll(giver, -1, axis=1)
+    next_giver[np.arange(which.shape[0]), last] = giver[:, 0]
+    step_value = g.score[np.maximum(ids, 0)] + age_bonus(ages[giver], ages[next_giver])
+    value = np.where(on_c, step_value, 0.0).sum(axis=1)
+    possible = ~(on_c & (ids < 0)).any(axis=1)
+    value[~possible] = -np.inf
+    chosen, best = _first_best(which, value, touched.shape[0], 1e-9)
+    found = np.isfinite(best)
+    score[touched[found]] = best[found]
+    pick = ids[chosen[found]]
+    arcs[touched[found]] = np.where(on[found], pick, arcs[touched[found]])
     return score, arcs
+
+
+def _best_end(
+    g: CompatibilityGraph, ages: F64, giver: NDArray[np.integer], vertex: NDArray[np.int64]
+) -> tuple[F64, NDArray[np.int32]]:
+    """Choose the donor who gives to the waiting list after each `giver` to pair `vertex`.
+
+    That is the pair's donor with the largest age bonus with the giver (the first of equals).
+    Returns the bonus and the donor, one per giver.
+    """
+    counts = np.diff(g.donor_indptr)[vertex]
+    which = np.repeat(np.arange(vertex.shape[0]), counts)
+    ends = g.donor_index[ranges(g.donor_indptr[vertex], counts)]
+    bonus = age_bonus(ages[np.asarray(giver)[which]], ages[ends])
+    chosen, best = _first_best(which, bonus, vertex.shape[0], 0.0)
+    return best, ends[chosen].astype(np.int32)
 
 
 def _short_chains(
@@ -582,7 +634,6 @@ def _short_chains(
     one_ndd = np.repeat(ndds, counts)
     one_v = s_target[first].astype(np.int64)
     arcs1 = np.column_stack([s_arc[first], np.full(first.shape[0], -1)])
-    ndd_donor = g.ndd_donor[one_ndd - g.n_pairs]
     blocks_arcs = [arcs1]
     t = [np.ones(first.shape[0])]
     sc = [g.score[s_arc[first]]]
@@ -590,14 +641,8 @@ def _short_chains(
     three = [np.zeros(first.shape[0])]
     back = [np.zeros(first.shape[0])]
     # One transplant: the pair's donor who goes to the waiting list is the one with best bonus.
-    uk1 = np.zeros(first.shape[0])
-    end1 = np.zeros(first.shape[0], np.int32)
-    for i in range(first.shape[0]):
-        ds = g.donors_of(int(one_v[i]))
-        b = age_bonus(np.full(ds.shape[0], ages[ndd_donor[i]]), ages[ds])
-        j = int(np.argmax(b))
-        uk1[i] = g.score[s_arc[first[i]]] + b[j]
-        end1[i] = ds[j]
+    uk1, end1 = _best_end(g, ages, g.ndd_donor[one_ndd - g.n_pairs], one_v)
+    uk1 += g.score[s_arc[first]]
     uk = [uk1]
     ends = [end1]
     if max_chain >= 2 and first.size:
@@ -631,26 +676,27 @@ def _short_chains(
             + age_bonus(ages[dv], ages[dw])
         )
         end2[idx] = dw
-        for i in np.flatnonzero(~single).tolist():
-            best = -1.0
-            for d_v in g.donors_of(int(v[i])).tolist():
-                a = int(arc_index.find(np.array([d_v]), np.array([w[i]]))[0])
-                if a < 0:
-                    continue
-                dws = g.donors_of(int(w[i]))
-                bw = age_bonus(np.full(dws.shape[0], ages[d_v]), ages[dws])
-                j = int(np.argmax(bw))
-                value = float(
-                    w1[i]
-                    + age_bonus(ages[giver0[i] : giver0[i] + 1], ages[d_v : d_v + 1])[0]
-                    + g.score[a]
-                    + bw[j]
-                )
-                if value > best + 1e-9:
-                    best = value
-                    arcs2[i, 1] = a
-                    end2[i] = dws[j]
-            uk2[i] = best
+        # A pair v with several donors: each of v's donors with an arc to w, with w's best
+        # end; the first within 1e-9 of the best.
+        several = np.flatnonzero(~single)
+        if several.size:
+            n_dv = np.diff(g.donor_indptr)[v[several]]
+            which = np.repeat(np.arange(several.shape[0]), n_dv)
+            d_v = g.donor_index[ranges(g.donor_indptr[v[several]], n_dv)].astype(np.int64)
+            i_w = w[several][which]
+            a = arc_index.find(d_v, i_w)
+            end_bonus, end_w = _best_end(g, ages, d_v, i_w)
+            value = (
+                w1[several][which]
+                + age_bonus(ages[giver0[several][which]], ages[d_v])
+                + g.score[np.maximum(a, 0)]
+                + end_bonus
+            )
+            value[a < 0] = -np.inf
+            chosen, best = _first_best(which, value, several.shape[0], 1e-9)
+            uk2[several] = best
+            arcs2[several, 1] = a[chosen]
+            end2[several] = end_w[chosen]
         blocks_arcs.append(arcs2)
         t.append(np.full(m2, 2.0))
         sc.append(w1 + g.score[s_arc[second]])
