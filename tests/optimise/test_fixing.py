@@ -268,6 +268,7 @@ class RecordingConcurrent:
         target: float | None = None,
         proof: bool = True,
         incumbent: float | None = None,
+        give_up_below: float | None = None,
     ) -> MipSolution:
         if target is not None and target < self.slow_below and stop.wait(5.0):
             with self.lock:
@@ -726,6 +727,7 @@ class ConcurrentGuessingHighs(GuessingHighs):
         target: float | None = None,
         proof: bool = True,
         incumbent: float | None = None,
+        give_up_below: float | None = None,
     ) -> MipSolution:
         self.proofs.append(proof)
         self.held.append(incumbent)
@@ -736,6 +738,7 @@ class ConcurrentGuessingHighs(GuessingHighs):
             target=target,
             proof=proof,
             incumbent=incumbent,
+            give_up_below=give_up_below,
         )
 
 

@@ -362,3 +362,53 @@ def test_an_unknown_relaxation_is_used_only_from_the_first_order_method(
     assert (level.bound is not None) is first_order
     if level.bound is not None:
         assert level.bound.bound >= best - 1e-6
+
+
+def _triples(seed: int, n_rows: int, n_cols: int) -> MipProblem:
+    """A random packing of triples with scores 1 to 5: its relaxation is fractional, and
+    HiGHS needs cuts and branching to prove the optimum (seconds for 400 columns)."""
+    rng = np.random.default_rng(seed)
+    rows = np.concatenate([rng.choice(n_rows, 3, replace=False) for _ in range(n_cols)])
+    matrix = csc_matrix(
+        (np.ones(rows.size), (rows, np.repeat(np.arange(n_cols), 3))), shape=(n_rows, n_cols)
+    )
+    return MipProblem(
+        rng.integers(1, 6, n_cols).astype(np.float64),
+        matrix.indptr.astype(np.int32),
+        matrix.indices.astype(np.int32),
+        matrix.data,
+        np.full(n_rows, -np.inf),
+        np.ones(n_rows),
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_solve_gives_up_once_its_bound_is_below_what_is_wanted(seed: int) -> None:
+    problem = _triples(seed, 60, 400)
+    backend = HighsBackend()
+    optimum = backend.solve(problem).objective
+    bound = backend.solve_relaxation(problem).objective
+    assert bound > optimum + 1  # the relaxation alone does not settle it
+    # Above the relaxation's bound: the root LP shows that nothing is worth it.
+    wanted = math.floor(bound) + 1
+    sol = backend.solve_stoppable(
+        problem, stop=threading.Event(), target=wanted, give_up_below=wanted - 1e-6
+    )
+    assert sol.status is MipStatus.INFEASIBLE
+    assert sol.x.size == 0
+    assert sol.bound < wanted
+    # Just above the optimum: given up once cuts or branching bring the bound down (or, if
+    # the search ends first, its optimum is below what is wanted).
+    wanted = optimum + 1
+    sol = backend.solve_stoppable(
+        problem, stop=threading.Event(), target=wanted, give_up_below=wanted - 1e-6
+    )
+    assert sol.status in (MipStatus.INFEASIBLE, MipStatus.OPTIMAL)
+    assert sol.status is MipStatus.INFEASIBLE or sol.objective < wanted
+    # At or below the optimum, a solution worth it is never given up.
+    for wanted in (optimum, optimum - 2):
+        sol = backend.solve_stoppable(
+            problem, stop=threading.Event(), target=wanted, give_up_below=wanted - 1e-6
+        )
+        assert sol.status in (MipStatus.FEASIBLE, MipStatus.OPTIMAL)
+        assert sol.objective >= wanted

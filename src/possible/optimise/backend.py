@@ -212,6 +212,7 @@ class ConcurrentBackend(Backend, Protocol):
         target: float | None = None,
         proof: bool = True,
         incumbent: float | None = None,
+        give_up_below: float | None = None,
     ) -> MipSolution:
         """Like :meth:`Backend.solve`, but giving up (status time limit) once `stop` is set.
 
@@ -222,6 +223,10 @@ class ConcurrentBackend(Backend, Protocol):
         `incumbent` is the value of a solution the caller already holds, and whose leftover
         time it can use otherwise: the backend may skip work that rarely beats it in time, or
         give up at once (status time limit, no solution).
+
+        With `give_up_below`, only a solution worth at least that is wanted: the backend may
+        stop as soon as its bound proves there is none, with status infeasible (and no
+        solution, even if it had found one worth less).
         """
         ...
 

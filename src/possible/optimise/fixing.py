@@ -616,7 +616,12 @@ class _Ladder:
         # target, and the guess only costs time.
         guess = round_.aim is None and self.lag.bound - round_.target < GUESS_SLACK
         ones = self.ones if guess else None
-        run = _Run(self.backend, problem, keep, aim, self.tol, probe, ones, self._held, probe_rows)
+        # A round wants a solution worth its target, and stops once its bound proves there
+        # is none; a finish round wants the best solution, whatever it is worth.
+        below = round_.target - self.tol if round_.aim is None else None
+        run = _Run(
+            self.backend, problem, keep, aim, self.tol, probe, ones, self._held, probe_rows, below
+        )
         time_limit = _left(self.time_limit, self.began)
         stop = threading.Event()
         future: Future[MipSolution] = Future()
@@ -679,6 +684,7 @@ class _Run:
     ones: NDArray[np.bool_] | None = None
     incumbent: float | None = None
     probe_rows: MipProblem | None = None
+    give_up_below: float | None = None
 
     def __call__(self, stop: threading.Event, time_limit: float | None) -> MipSolution:
         began = time.perf_counter()
@@ -724,7 +730,14 @@ class _Run:
             sol = MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), np.nan, np.nan, 0.0)
         else:
             sol = _stoppable(
-                backend, problem, keep, stop, time_limit, target, incumbent=self.incumbent
+                backend,
+                problem,
+                keep,
+                stop,
+                time_limit,
+                target,
+                incumbent=self.incumbent,
+                give_up_below=self.give_up_below,
             )
         if not tried:
             return sol
@@ -749,7 +762,10 @@ class _Run:
             return None
         problem, offset = fix_at_one(self.problem, fixed)
         target = self.target - offset
-        sol = _stoppable(self.backend, problem, rest, stop, time_limit, target, proof=False)
+        below = None if self.give_up_below is None else self.give_up_below - offset
+        sol = _stoppable(
+            self.backend, problem, rest, stop, time_limit, target, proof=False, give_up_below=below
+        )
         logger.debug(
             "guess for %.6g with %d columns fixed at one: %s %.6g in %.2fs",
             self.target,
@@ -802,11 +818,13 @@ def _stoppable(
     *,
     proof: bool = True,
     incumbent: float | None = None,
+    give_up_below: float | None = None,
 ) -> MipSolution:
     """Solve `problem` over the columns in `keep`; give up once `stop` is set, if possible.
 
-    Only a concurrent backend can be stopped, and told that no proof is wanted (`proof`) or
-    what the caller already holds (`incumbent`); others solve to the end.
+    Only a concurrent backend can be stopped, and told that no proof is wanted (`proof`),
+    what the caller already holds (`incumbent`) or that nothing worth less than
+    `give_up_below` is wanted; others solve to the end.
     """
     if (
         isinstance(backend, ConcurrentBackend)
@@ -814,8 +832,10 @@ def _stoppable(
         and keep.any()
         and (time_limit is None or time_limit > 0)
     ):
-        # Told only when held, so backends written before `incumbent` existed still work.
-        held = {} if incumbent is None else {"incumbent": incumbent}
+        # Told only when given, so backends written before these options existed still work.
+        held: dict[str, float] = {} if incumbent is None else {"incumbent": incumbent}
+        if give_up_below is not None:
+            held["give_up_below"] = give_up_below
         sol = backend.solve_stoppable(
             restrict(problem, keep),
             stop=stop,
