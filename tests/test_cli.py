@@ -394,3 +394,17 @@ def test_a_files_own_run_date_before_a_listing_is_not_an_error(
     result = runner.invoke(app, ["solve", str(path), "--as-of", "2026-01-01"])
     assert result.exit_code == 2
     assert "after the run date 2026-01-01" in result.stderr
+
+
+def test_python_dash_m_runs_the_same_command_line() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "possible", "solve", "--example", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "optimal"
