@@ -97,7 +97,6 @@ def test_a_child_that_dies_without_an_answer_is_an_error() -> None:
 
 
 def test_the_server_is_started_again_if_it_was_killed() -> None:
-    deadline.warm_up()
     server = deadline._get_server()
     server.process.kill()
     server.process.wait()
@@ -124,9 +123,10 @@ def test_a_guarded_highs_solve_equals_one_in_this_process(
     assert there.status is here.status is MipStatus.OPTIMAL
     assert there.objective == here.objective
     np.testing.assert_array_equal(there.x, here.x)
+    # A search for feasibility gives up before HiGHS' unwatched heuristics: it stays here.
     found = HighsBackend().find_feasible(problem, time_limit=60.0)
     assert found.status is MipStatus.FEASIBLE
-    assert len(calls) == 2
+    assert len(calls) == 1
 
 
 def test_a_killed_highs_solve_returns_the_last_solution_it_reported(

@@ -12,9 +12,9 @@ way to keep a promised time limit is a process that can be killed.
 caller can ask the child to stop early (:attr:`Link.cancelled`), as it would stop a solver in
 its own process.
 
-Children are forked from a small server process started once (:func:`warm_up`), which has
-already imported the solver, so a child starts in milliseconds rather than the 0.7 s a fresh
-interpreter needs for its imports. The server is a fresh interpreter that imports only
+Children are forked from a small server process, started at the first call, which has
+already imported the solver, so later children start in milliseconds rather than the 0.7 s a
+fresh interpreter needs for its imports. The server is a fresh interpreter that imports only
 :data:`PRELOAD`, never the caller's main script, so scripts need no ``if __name__ ==
 "__main__"`` guard (as :mod:`multiprocessing`'s spawn and forkserver would require). It runs no
 threads, so forking it is safe. Where :func:`os.fork` or descriptor passing is missing
@@ -40,7 +40,7 @@ from typing import Any, Generic, TypeVar
 
 from possible.errors import SolverError
 
-__all__ = ["GRACE_SECONDS", "GRACE_SHARE", "Killed", "Link", "available", "run", "warm_up"]
+__all__ = ["GRACE_SECONDS", "GRACE_SHARE", "Killed", "Link", "available", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -207,16 +207,6 @@ def _stop_server() -> None:
         if _server is not None:
             _server.close()
             _server = None
-
-
-def warm_up() -> None:
-    """Start the server now, so that the first child does not wait for its imports.
-
-    The server imports :data:`PRELOAD` in its own process, on another core, while the caller
-    goes on.
-    """
-    if available():
-        _get_server()
 
 
 def _start(target: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Connection, Connection]:

@@ -67,11 +67,15 @@ TRIM_ABOVE_COLUMNS = 200_000
 GUARD_ABOVE_COLUMNS = 50_000
 """MIPs with more columns, solved under a time limit, run in a child process that is killed
 if HiGHS overruns the limit (see :mod:`possible.optimise.deadline`). HiGHS' central rounding,
-run at the root of every MIP, checks neither the time limit nor the interrupt callback: on
-level 3 of the UK hierarchy at 2,000 patients (112,840 columns, 83 s left of a 300 s limit) it
-was still running more than 500 s later. Handing the model to a child costs tens of
-milliseconds (0.1 s for 300k columns), nothing beside MIPs of this size; the largest rounds
-at 1,000 patients with chains of 2 have about 21k columns and stay in this process."""
+run at the root of every MIP after its fifth round of cuts, checks neither the time limit nor
+the interrupt callback: on level 3 of the UK hierarchy at 2,000 patients (112,840 columns,
+83 s left of a 300 s limit) it was still running more than 500 s later. The child's server
+starts at the first such MIP (0.7 s), and handing it a model of 300k columns takes 0.1 s,
+little beside MIPs of this size; the largest rounds at 1,000 patients with chains of 2 have
+about 21k columns and stay in this process. Searches for feasibility stay too: they give up
+after the first round of cuts (:data:`GIVE_UP_CHECK`), before central rounding, and running
+them in a child cost the 2,000-patient runs memory (a second copy of a model of up to
+1.14 M columns: 1.87 to 2.06 GB with chains of 6) and time."""
 HOPELESS_BELOW = 300.0
 """Seconds under which a MIP above :data:`PRESOLVE_MAX_COLUMNS` is not started when the caller
 already holds a solution. Without presolve and feasibility jump, HiGHS 1.16 has not finished
@@ -331,7 +335,7 @@ class HighsBackend:
         give_up_below: float | None = None,
     ) -> MipSolution:
         ask = _Ask(target, feasibility, proof, jump, give_up_below)
-        if time_limit is None or not guarded(problem.n_cols):
+        if time_limit is None or feasibility or not _guarded(problem.n_cols):
             return self._solve_here(problem, ask, time_limit=time_limit, stop=stop)
         began = time.perf_counter()
         settings = (_threads_for(self._threads), self._seed, self._mip_lp_solver)
@@ -450,7 +454,7 @@ class HighsBackend:
         return MipSolution(kind, x, value, bound, seconds)
 
 
-def guarded(n_cols: int) -> bool:
+def _guarded(n_cols: int) -> bool:
     """Tell whether a MIP of `n_cols` columns under a time limit runs in a child process.
 
     See :data:`GUARD_ABOVE_COLUMNS`; never where :func:`deadline.available` is false.

@@ -213,15 +213,6 @@ def solve(
     timings["enumerate"] = form.seconds_enumerate
     timings["model"] = time.perf_counter() - t0 - form.seconds_enumerate
     say(f"model: {len(form.cycles)} cycles, {form.problem.n_cols} columns")
-    if time_limit is not None:
-        from possible.optimise import highs
-
-        if isinstance(backend, highs.HighsBackend) and highs.guarded(form.problem.n_cols):
-            # Its MIPs will run in child processes: start their server while the
-            # relaxation runs (see `possible.optimise.deadline`).
-            from possible.optimise.deadline import warm_up
-
-            warm_up()
 
     initial = None
     if cap is not None and cap > SEED_MAX_CHAIN and graph.n_ndds and form.problem.n_cols:
