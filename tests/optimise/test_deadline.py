@@ -7,8 +7,13 @@ that answers, reports progress, stops when asked, fails, dies, or ignores its cl
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,6 +50,34 @@ def _fail(link: deadline.Link) -> None:
 
 def _die(link: deadline.Link) -> None:
     os._exit(9)
+
+
+def _hang_noting_pid(link: deadline.Link, path: str) -> None:
+    Path(path).write_text(str(os.getpid()))
+    while True:
+        time.sleep(1.0)
+
+
+class _BrokenEvent(threading.Event):
+    """An event whose third look raises, as Ctrl-C would in the caller's loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looks = 0
+
+    def is_set(self) -> bool:
+        self.looks += 1
+        if self.looks >= 3:
+            raise KeyboardInterrupt
+        return False
+
+
+def _pid_in(path: Path) -> int:
+    for _ in range(200):
+        if path.exists() and path.read_text():
+            return int(path.read_text())
+        time.sleep(0.05)
+    raise AssertionError("the child never wrote its pid")
 
 
 def _gone(pid: int) -> bool:
@@ -143,3 +176,56 @@ def test_a_killed_highs_solve_returns_the_last_solution_it_reported(
     assert np.isnan(sol.bound)
     monkeypatch.setattr(deadline, "run", lambda *a, **k: deadline.Killed(None))
     assert HighsBackend().solve(problem, time_limit=5.0).status is MipStatus.TIME_LIMIT
+
+
+def test_a_child_does_not_outlive_a_call_that_ends_early(tmp_path: Path) -> None:
+    noted = tmp_path / "pid"
+    cancel = _BrokenEvent()
+    with pytest.raises(KeyboardInterrupt):
+        deadline.run(_hang_noting_pid, (str(noted),), seconds=None, cancel=cancel)
+    # The child may not have noted its pid before the call ended; if it did, it is gone.
+    if noted.exists() and noted.read_text():
+        assert _gone(int(noted.read_text()))
+
+
+def test_a_child_does_not_outlive_its_killed_caller(tmp_path: Path) -> None:
+    (tmp_path / "hangs.py").write_text(
+        textwrap.dedent(
+            """
+            import os, time
+            from pathlib import Path
+
+            def hang(link, path):
+                Path(path).write_text(str(os.getpid()))
+                while True:
+                    time.sleep(1.0)
+            """
+        )
+    )
+    noted = tmp_path / "pid"
+    code = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import hangs; "
+        "from possible.optimise import deadline; "
+        f"deadline.run(hangs.hang, ({str(noted)!r},), seconds=None)"
+    )
+    caller = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        child = _pid_in(noted)
+    finally:
+        caller.send_signal(signal.SIGKILL)
+        caller.wait()
+    assert _gone(child)
+
+
+def test_without_a_child_process_highs_solves_in_this_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    problem = packing_problem(2, n_cols=40, n_rows=15, integral=True)
+    here = HighsBackend().solve(problem, time_limit=60.0)
+    monkeypatch.setattr(highs_module, "GUARD_ABOVE_COLUMNS", 0)
+
+    def unavailable(*args: object, **kwargs: object) -> object:
+        raise deadline.UnavailableError("no process to solve in")
+
+    monkeypatch.setattr(deadline, "run", unavailable)
+    there = HighsBackend().solve(problem, time_limit=60.0)
+    assert there.status is MipStatus.OPTIMAL
+    assert there.objective == here.objective

@@ -395,8 +395,8 @@ def test_a_solve_gives_up_once_its_bound_is_below_what_is_wanted(seed: int) -> N
         problem, stop=threading.Event(), target=wanted, give_up_below=wanted - 1e-6
     )
     assert sol.status is MipStatus.INFEASIBLE
-    assert sol.x.size == 0
     assert sol.bound < wanted
+    assert sol.x.size == 0 or sol.objective < wanted  # what was found below it, if anything
     # Just above the optimum: given up once cuts or branching bring the bound down (or, if
     # the search ends first, its optimum is below what is wanted).
     wanted = optimum + 1

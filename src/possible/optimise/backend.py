@@ -225,8 +225,8 @@ class ConcurrentBackend(Backend, Protocol):
         give up at once (status time limit, no solution).
 
         With `give_up_below`, only a solution worth at least that is wanted: the backend may
-        stop as soon as its bound proves there is none, with status infeasible (and no
-        solution, even if it had found one worth less).
+        stop as soon as its bound proves there is none, with status infeasible and the best
+        solution it had found below that value, if any.
         """
         ...
 

@@ -40,7 +40,7 @@ from typing import Any, Generic, TypeVar
 
 from possible.errors import SolverError
 
-__all__ = ["GRACE_SECONDS", "GRACE_SHARE", "Killed", "Link", "available", "run"]
+__all__ = ["GRACE_SECONDS", "GRACE_SHARE", "Killed", "Link", "UnavailableError", "available", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,10 @@ _server: _Server | None = None
 def available() -> bool:
     """Tell whether solves can run in a child process here (POSIX with descriptor passing)."""
     return hasattr(os, "fork") and hasattr(socket, "send_fds")
+
+
+class UnavailableError(SolverError):
+    """No child process could be started or reached: the caller may solve in its own."""
 
 
 class Killed(Generic[R]):
@@ -100,8 +104,14 @@ class Link:
         ).start()
 
     def _watch(self, inbox: Connection) -> None:
-        with contextlib.suppress(EOFError, OSError):  # the parent has gone: stop too
-            inbox.recv()
+        try:
+            inbox.recv()  # "cancel"
+        except (EOFError, OSError):
+            # The parent has gone (killed, or its call ended without waiting): stop, and
+            # leave even if the solver does not listen, so that no solve outlives its caller.
+            self.cancelled.set()
+            time.sleep(GRACE_SECONDS)
+            os._exit(1)
         self.cancelled.set()
 
     def send(self, message: Any) -> None:
@@ -122,6 +132,9 @@ class _Server:
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             env=env,
+            # Its own session: Ctrl-C in a terminal interrupts the caller, which then stops
+            # its children itself, and not the server under it.
+            start_new_session=True,
         )
         theirs.close()
         self.socket = mine
@@ -187,11 +200,14 @@ def _child(job_fd: int, out_fd: int) -> None:
     out.send(("result", result))
 
 
-def _get_server(*, fresh: bool = False) -> _Server:
-    """Return the server, starting one if there is none, it has ended, or `fresh` asks."""
+def _get_server(*, failed: _Server | None = None) -> _Server:
+    """Return the server, starting one if there is none, it has ended, or it is `failed`.
+
+    A server another thread has just started in place of `failed` is kept.
+    """
     global _server
     with _server_lock:
-        if _server is not None and (fresh or _server.process.poll() is not None):
+        if _server is not None and (_server is failed or _server.process.poll() is not None):
             _server.close()
             _server = None
         if _server is None:
@@ -210,21 +226,37 @@ def _stop_server() -> None:
 
 
 def _start(target: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Connection, Connection]:
-    """Fork a child for ``target(link, *args)``; return its job and answer pipes."""
-    job_r, job_w = os.pipe()
-    out_r, out_w = os.pipe()
-    try:
+    """Fork a child for ``target(link, *args)``; return its job and answer pipes.
+
+    Raises
+    ------
+    UnavailableError
+        If no server could be started or reached, twice.
+    """
+    failed: _Server | None = None
+    for attempt in range(2):
+        job_r, job_w = os.pipe()
+        out_r, out_w = os.pipe()
+        job = Connection(job_w, readable=False)
+        answers = Connection(out_r, writable=False)
+        server: _Server | None = None
         try:
-            _get_server().fork(job_r, out_w)
-        except OSError:  # the server has gone (killed from outside): start another
-            _get_server(fresh=True).fork(job_r, out_w)
-    finally:
-        os.close(job_r)
-        os.close(out_w)
-    job = Connection(job_w, readable=False)
-    answers = Connection(out_r, writable=False)
-    job.send((target, args))
-    return job, answers
+            server = _get_server(failed=failed)
+            try:
+                server.fork(job_r, out_w)
+            finally:
+                os.close(job_r)
+                os.close(out_w)
+            job.send((target, args))
+        except OSError as error:  # the server has gone, or could not start
+            job.close()
+            answers.close()
+            if attempt:
+                raise UnavailableError(f"no process to solve in ({error})") from error
+            failed = server
+            continue
+        return job, answers
+    raise AssertionError("unreachable")
 
 
 def run(
@@ -258,6 +290,8 @@ def run(
 
     Raises
     ------
+    UnavailableError
+        If no child could be started (the caller may then solve in its own process).
     SolverError
         If the child ended without an answer (for instance killed by the system for memory).
     Exception
@@ -269,6 +303,7 @@ def run(
     pid: int | None = None
     last: Any = None
     asked = False
+    answered = False
     try:
         while True:
             now = time.monotonic()
@@ -299,6 +334,8 @@ def run(
             try:
                 kind, payload = answers.recv()
             except EOFError:
+                if pid is None:  # the request was lost with its server
+                    raise UnavailableError("the solver process never started") from None
                 raise SolverError(
                     "the solver process ended without an answer (killed by the system?)"
                 ) from None
@@ -306,10 +343,15 @@ def run(
                 pid = payload
             elif kind == "progress":
                 last = payload
-            elif kind == "result":
-                return payload  # type: ignore[no-any-return]
             else:
+                answered = True
+                if kind == "result":
+                    return payload  # type: ignore[no-any-return]
                 raise payload
     finally:
+        if not answered and pid is not None:
+            # Left early (an error here, Ctrl-C): the child must not outlive the call.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         job.close()
         answers.close()

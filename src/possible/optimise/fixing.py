@@ -747,6 +747,11 @@ class _Run:
         if gave_up and best is not None and (not sol.x.size or best.objective > sol.objective):
             # The MIP gave up with less than an earlier try found: keep that solution.
             return MipSolution(MipStatus.FEASIBLE, best.x, best.objective, sol.bound, seconds)
+        below = sol.status is MipStatus.INFEASIBLE and best is not None
+        if below and best is not None and (not sol.x.size or best.objective > sol.objective):
+            # No solution reaches the target (the MIP's bound says so); the best one below
+            # it still serves as an incumbent.
+            return MipSolution(sol.status, best.x, best.objective, sol.bound, seconds)
         return dataclasses.replace(sol, seconds=seconds)
 
     def _reaches(self, sol: MipSolution) -> bool:
@@ -883,8 +888,12 @@ def _solve_columns(
 
 
 def _widen(sol: MipSolution, keep: NDArray[np.bool_]) -> MipSolution:
-    """Map a solution over the kept columns back to all columns."""
-    if sol.status not in (MipStatus.OPTIMAL, MipStatus.FEASIBLE):
+    """Map a solution over the kept columns back to all columns.
+
+    A solution may come with any status: a round given up below its target hands back what
+    it found (status infeasible).
+    """
+    if sol.status not in (MipStatus.OPTIMAL, MipStatus.FEASIBLE) and not sol.x.size:
         return sol
     x = np.zeros(keep.shape[0])
     x[keep] = sol.x

@@ -287,8 +287,8 @@ class HighsBackend:
         without feasibility jump, which would overrun the limit, and under a limit shorter
         than :data:`HOPELESS_BELOW` not at all (status time limit, no solution). With
         `give_up_below`, HiGHS is stopped at its first check of the interrupt callback after
-        its bound falls below that value: status infeasible (no solution worth it), and the
-        bound.
+        its bound falls below that value: status infeasible (no solution worth it), the
+        bound, and the best solution found below it, if any.
         """
         held = incumbent is not None and time_limit is not None
         huge = problem.n_cols > PRESOLVE_MAX_COLUMNS
@@ -339,12 +339,17 @@ class HighsBackend:
             return self._solve_here(problem, ask, time_limit=time_limit, stop=stop)
         began = time.perf_counter()
         settings = (_threads_for(self._threads), self._seed, self._mip_lp_solver)
-        out = deadline.run(
-            _solve_in_child,
-            (settings, problem, ask, time_limit),
-            seconds=time_limit,
-            cancel=stop,
-        )
+        try:
+            out = deadline.run(
+                _solve_in_child,
+                (settings, problem, ask, time_limit),
+                seconds=time_limit,
+                cancel=stop,
+            )
+        except deadline.UnavailableError as error:
+            logger.warning("solving in this process: %s", error)
+            left = time_limit - (time.perf_counter() - began)
+            return self._solve_here(problem, ask, time_limit=max(left, 0.01), stop=stop)
         if not isinstance(out, deadline.Killed):
             return out
         # HiGHS was stuck where it does not look at the clock; what it had found is all there is.
@@ -426,10 +431,11 @@ class HighsBackend:
         else:
             logger.warning("HiGHS ended with status %s", h.modelStatusToString(model_status))
             kind = MipStatus.FEASIBLE if has_solution else MipStatus.ERROR
-        if below.is_set() and model_status == ms.kInterrupt:
-            # The bound proves that no solution is worth `give_up_below`.
-            bound = float(info.mip_dual_bound)
-            return MipSolution(MipStatus.INFEASIBLE, np.zeros(0), math.nan, bound, seconds)
+        given_up = below.is_set() and model_status == ms.kInterrupt
+        if given_up:
+            # The bound proves that no solution is worth `give_up_below`; what was found below
+            # it is still handed back.
+            kind = MipStatus.INFEASIBLE
         if has_solution:
             x = round_binary(np.asarray(h.getSolution().col_value))
             value = float(problem.objective @ x)
@@ -444,6 +450,8 @@ class HighsBackend:
             x = np.zeros(0)
             value = float("nan")
         bound = float(info.mip_dual_bound) if kind is not MipStatus.INFEASIBLE else float("nan")
+        if given_up:
+            return MipSolution(kind, x, value, float(info.mip_dual_bound), seconds)
         if feasibility:
             # Optimal for the zero objective means feasible; the bound says nothing.
             if kind is MipStatus.OPTIMAL:
