@@ -520,6 +520,11 @@ def _chain_vertices(g: CompatibilityGraph, chain_arcs: I32) -> I32:
     return out
 
 
+CHOICES_PER_BATCH = 1 << 20
+"""Donor choices scored at once by :func:`_uk_cycles` (memory: about 100 bytes per choice
+and cycle step)."""
+
+
 def _first_best(
     group: NDArray[np.int64], value: F64, n_groups: int, tolerance: float
 ) -> tuple[NDArray[np.int64], F64]:
@@ -564,6 +569,30 @@ def _uk_cycles(
     touched = np.flatnonzero((multi[np.maximum(cycles.vertices, 0)] & valid).any(axis=1))
     if not touched.size:
         return score, arcs
+    radix_all = np.where(
+        cycles.vertices[touched] >= 0,
+        np.diff(g.donor_indptr)[np.maximum(cycles.vertices[touched], 0)],
+        1,
+    )
+    # Cycles are taken in batches of at most CHOICES_PER_BATCH choices, so that memory stays
+    # bounded for long cycles through pairs with many donors.
+    total = np.cumsum(radix_all.prod(axis=1))
+    batch = total // CHOICES_PER_BATCH
+    for part in np.split(touched, np.flatnonzero(np.diff(batch)) + 1):
+        _uk_cycles_part(g, cycles, part, arcs, score, arc_index, ages)
+    return score, arcs
+
+
+def _uk_cycles_part(
+    g: CompatibilityGraph,
+    cycles: Cycles,
+    touched: NDArray[np.int64],
+    arcs: I32,
+    score: F64,
+    arc_index: _ArcIndex,
+    ages: F64,
+) -> None:
+    """Set `score` and `arcs` of the cycles `touched` to their best choice of donors."""
     verts = cycles.vertices[touched].astype(np.int64)  # (t, k), -1 padded
     length = cycles.length[touched].astype(np.int64)
     width = verts.shape[1]
@@ -595,7 +624,6 @@ def _uk_cycles(
     score[touched[found]] = best[found]
     pick = ids[chosen[found]]
     arcs[touched[found]] = np.where(on[found], pick, arcs[touched[found]])
-    return score, arcs
 
 
 def _best_end(
