@@ -320,10 +320,7 @@ def run(
                         "solver process ran %.1f s past its time and was killed",
                         now - began - (seconds or 0.0),
                     )
-                    if pid is not None:
-                        with contextlib.suppress(ProcessLookupError):
-                            os.kill(pid, signal.SIGKILL)
-                    return Killed(last)
+                    return Killed(last)  # killed on the way out, below
                 timeout: float | None = max(limit + GRACE_SECONDS - now, 0.0)
             else:
                 timeout = None if limit is None else max(limit - now, 0.0)
@@ -350,7 +347,8 @@ def run(
                 raise payload
     finally:
         if not answered and pid is not None:
-            # Left early (an error here, Ctrl-C): the child must not outlive the call.
+            # Past its deadline, or left early (an error here, Ctrl-C): the child must not
+            # outlive the call.
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         job.close()

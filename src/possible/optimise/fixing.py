@@ -744,14 +744,14 @@ class _Run:
         seconds = sol.seconds + sum(t.seconds for t in tried)
         gave_up = sol.status not in (MipStatus.OPTIMAL, MipStatus.INFEASIBLE)
         best = max((t for t in tried if t.x.size), key=lambda t: t.objective, default=None)
-        if gave_up and best is not None and (not sol.x.size or best.objective > sol.objective):
-            # The MIP gave up with less than an earlier try found: keep that solution.
-            return MipSolution(MipStatus.FEASIBLE, best.x, best.objective, sol.bound, seconds)
-        below = sol.status is MipStatus.INFEASIBLE and best is not None
-        if below and best is not None and (not sol.x.size or best.objective > sol.objective):
-            # No solution reaches the target (the MIP's bound says so); the best one below
-            # it still serves as an incumbent.
-            return MipSolution(sol.status, best.x, best.objective, sol.bound, seconds)
+        if best is not None and (not sol.x.size or best.objective > sol.objective):
+            if gave_up:
+                # The MIP gave up with less than an earlier try found: keep that solution.
+                return MipSolution(MipStatus.FEASIBLE, best.x, best.objective, sol.bound, seconds)
+            if sol.status is MipStatus.INFEASIBLE:
+                # No solution reaches the target (the MIP's bound says so); the best one
+                # below it still serves as an incumbent.
+                return MipSolution(sol.status, best.x, best.objective, sol.bound, seconds)
         return dataclasses.replace(sol, seconds=seconds)
 
     def _reaches(self, sol: MipSolution) -> bool:

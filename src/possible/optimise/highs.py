@@ -358,8 +358,6 @@ class HighsBackend:
             return MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), math.nan, math.nan, seconds)
         x = np.zeros(problem.n_cols)
         x[out.last] = 1.0
-        if feasibility:
-            _check_rows(problem, x)
         return MipSolution(MipStatus.FEASIBLE, x, float(problem.objective @ x), math.nan, seconds)
 
     def _solve_here(
@@ -449,9 +447,8 @@ class HighsBackend:
         else:
             x = np.zeros(0)
             value = float("nan")
-        bound = float(info.mip_dual_bound) if kind is not MipStatus.INFEASIBLE else float("nan")
-        if given_up:
-            return MipSolution(kind, x, value, float(info.mip_dual_bound), seconds)
+        proven = kind is not MipStatus.INFEASIBLE or given_up  # the bound means something
+        bound = float(info.mip_dual_bound) if proven else float("nan")
         if feasibility:
             # Optimal for the zero objective means feasible; the bound says nothing.
             if kind is MipStatus.OPTIMAL:
