@@ -569,17 +569,14 @@ def _uk_cycles(
     touched = np.flatnonzero((multi[np.maximum(cycles.vertices, 0)] & valid).any(axis=1))
     if not touched.size:
         return score, arcs
-    radix_all = np.where(
-        cycles.vertices[touched] >= 0,
-        np.diff(g.donor_indptr)[np.maximum(cycles.vertices[touched], 0)],
-        1,
-    )
+    verts = cycles.vertices[touched]
+    # The donors each step may choose from (1 past the cycle's end).
+    radix = np.where(verts >= 0, np.diff(g.donor_indptr)[np.maximum(verts, 0)], 1)
     # Cycles are taken in batches of at most CHOICES_PER_BATCH choices, so that memory stays
     # bounded for long cycles through pairs with many donors.
-    total = np.cumsum(radix_all.prod(axis=1))
-    batch = total // CHOICES_PER_BATCH
-    for part in np.split(touched, np.flatnonzero(np.diff(batch)) + 1):
-        _uk_cycles_part(g, cycles, part, arcs, score, arc_index, ages)
+    batch = np.cumsum(radix.prod(axis=1)) // CHOICES_PER_BATCH
+    for part in np.split(np.arange(touched.shape[0]), np.flatnonzero(np.diff(batch)) + 1):
+        _uk_cycles_part(g, cycles, touched[part], radix[part], arcs, score, arc_index, ages)
     return score, arcs
 
 
@@ -587,21 +584,23 @@ def _uk_cycles_part(
     g: CompatibilityGraph,
     cycles: Cycles,
     touched: NDArray[np.int64],
+    radix: NDArray[np.int64],
     arcs: I32,
     score: F64,
     arc_index: _ArcIndex,
     ages: F64,
 ) -> None:
-    """Set `score` and `arcs` of the cycles `touched` to their best choice of donors."""
+    """Set `score` and `arcs` of the cycles `touched` to their best choice of donors.
+
+    `radix` holds, per cycle and step, how many donors that step may choose from.
+    """
     verts = cycles.vertices[touched].astype(np.int64)  # (t, k), -1 padded
     length = cycles.length[touched].astype(np.int64)
     width = verts.shape[1]
-    steps = np.arange(width)
-    on = steps[None, :] < length[:, None]
-    radix = np.where(on, np.diff(g.donor_indptr)[np.maximum(verts, 0)], 1)
+    on = np.arange(width)[None, :] < length[:, None]
     n_choices = radix.prod(axis=1)
     which = np.repeat(np.arange(touched.shape[0]), n_choices)  # the cycle of each choice
-    rest = np.arange(which.shape[0]) - np.repeat(np.cumsum(n_choices) - n_choices, n_choices)
+    rest = ranges(np.zeros(touched.shape[0], np.int64), n_choices)  # its number in the cycle
     digit = np.zeros((which.shape[0], width), dtype=np.int64)
     for k in range(width - 1, -1, -1):
         digit[:, k] = rest % radix[which, k]
@@ -626,6 +625,15 @@ def _uk_cycles_part(
     arcs[touched[found]] = np.where(on[found], pick, arcs[touched[found]])
 
 
+def _donors_of_each(
+    g: CompatibilityGraph, vertex: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Every donor of each of `vertex`: the position in `vertex` it belongs to, and the donor."""
+    counts = np.diff(g.donor_indptr)[vertex]
+    which = np.repeat(np.arange(vertex.shape[0]), counts)
+    return which, g.donor_index[ranges(g.donor_indptr[vertex], counts)].astype(np.int64)
+
+
 def _best_end(
     g: CompatibilityGraph, ages: F64, giver: NDArray[np.integer], vertex: NDArray[np.int64]
 ) -> tuple[F64, NDArray[np.int32]]:
@@ -634,9 +642,7 @@ def _best_end(
     That is the pair's donor with the largest age bonus with the giver (the first of equals).
     Returns the bonus and the donor, one per giver.
     """
-    counts = np.diff(g.donor_indptr)[vertex]
-    which = np.repeat(np.arange(vertex.shape[0]), counts)
-    ends = g.donor_index[ranges(g.donor_indptr[vertex], counts)]
+    which, ends = _donors_of_each(g, vertex)
     bonus = age_bonus(ages[np.asarray(giver)[which]], ages[ends])
     chosen, best = _first_best(which, bonus, vertex.shape[0], 0.0)
     return best, ends[chosen].astype(np.int32)
@@ -708,9 +714,7 @@ def _short_chains(
         # end; the first within 1e-9 of the best.
         several = np.flatnonzero(~single)
         if several.size:
-            n_dv = np.diff(g.donor_indptr)[v[several]]
-            which = np.repeat(np.arange(several.shape[0]), n_dv)
-            d_v = g.donor_index[ranges(g.donor_indptr[v[several]], n_dv)].astype(np.int64)
+            which, d_v = _donors_of_each(g, v[several])
             i_w = w[several][which]
             a = arc_index.find(d_v, i_w)
             end_bonus, end_w = _best_end(g, ages, d_v, i_w)
