@@ -17,7 +17,7 @@ from possible.graph import CompatibilityGraph, build_graph
 from possible.optimise import MipProblem, MipSolution, MipStatus, Status, solve
 from possible.optimise.formulation import Formulation, build_formulation, carry_over
 from possible.optimise.highs import HighsBackend
-from possible.optimise.neighbourhood import improve, touched_vertices
+from possible.optimise.neighbourhood import _exchanges, improve, touched_vertices
 from possible.optimise.objectives import hierarchy
 
 
@@ -101,24 +101,61 @@ def test_explicit_chains_touch_every_vertex_they_pass() -> None:
         assert set(touches[form.n_cycle_cols + j].indices) == expected
 
 
-def test_a_freed_cycle_lets_a_long_chain_through(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("possible.optimise.neighbourhood.FREED_CYCLES", 1)
-    graph, form, objective, x = seeded(two_gadgets(), max_chain=5)
-    assert float(objective @ x) == 8.0  # 4 per gadget with chains of 3
-    better = improve(graph, form, objective, x, backend=HighsBackend(), time_limit=60.0)
-    # One gadget's cycle is freed and its long chain found (5 instead of 4). With one cycle
-    # left, the next neighbourhood would be the whole model: the search leaves that to the
-    # rounds and stops.
-    assert float(objective @ better) == 9.0
-    assert form.problem.broken_rows(better, 1e-9).size == 0
+def small_neighbourhoods(patch: pytest.MonkeyPatch, vertices: int) -> None:
+    """Free exchanges holding `vertices` pairs and NDDs each time, neither more nor fewer."""
+    patch.setattr("possible.optimise.neighbourhood.FREED_VERTICES", vertices)
+    patch.setattr("possible.optimise.neighbourhood.GROW", 1.0)
+    patch.setattr("possible.optimise.neighbourhood.SHRINK", 1.0)
 
 
-def test_without_a_cycle_to_keep_the_search_changes_nothing() -> None:
-    # Two cycles, both freed at once (FREED_CYCLES >= 2): the whole model, left to the rounds.
+def test_a_freed_cycle_and_chain_let_a_long_chain_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each gadget's solution is a three-way cycle and a chain n -> z: five vertices. Freeing
+    # exchanges until five vertices are free frees a gadget's cycle and chain together (its
+    # long chain is then found) or two exchanges of which one stays in the way.
+    small_neighbourhoods(monkeypatch, 5)
+    values = []
+    for seed in range(4):
+        graph, form, objective, x = seeded(two_gadgets(), max_chain=5)
+        assert float(objective @ x) == 8.0  # 4 per gadget with chains of 3
+        better = improve(
+            graph, form, objective, x, backend=HighsBackend(), time_limit=60.0, seed=seed
+        )
+        assert form.problem.broken_rows(better, 1e-9).size == 0
+        values.append(float(objective @ better))
+    assert all(8.0 <= value <= 10.0 for value in values)
+    assert max(values) >= 9.0
+
+
+def test_a_neighbourhood_that_would_be_the_whole_model_is_left_to_the_rounds() -> None:
+    # The solution holds ten vertices, fewer than FREED_VERTICES: nothing would stay kept.
     graph, form, objective, x = seeded(two_gadgets(), max_chain=5)
     assert np.array_equal(
         improve(graph, form, objective, x, backend=HighsBackend(), time_limit=60.0), x
     )
+
+
+def test_the_freed_vertices_grow_after_a_neighbourhood_without_gain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One vertex at first frees one exchange: alone, neither a cycle nor a chain can be
+    # bettered. Growing by half each time, the search frees two, then three exchanges.
+    monkeypatch.setattr("possible.optimise.neighbourhood.FREED_VERTICES", 1)
+    monkeypatch.setattr("possible.optimise.neighbourhood.GROW", 1.5)
+    graph, form, objective, x = seeded(two_gadgets(), max_chain=5)
+    better = improve(graph, form, objective, x, backend=HighsBackend(), time_limit=60.0)
+    assert form.problem.broken_rows(better, 1e-9).size == 0
+    assert float(objective @ better) >= 9.0
+
+
+def test_each_exchange_of_a_solution_is_found_whole() -> None:
+    _, form, objective, x = seeded(two_gadgets(), max_chain=5)
+    exchanges = _exchanges(form, x)
+    # Two three-way cycles and two chains of one arc each.
+    assert sorted(len(columns) for columns in exchanges) == [1, 1, 1, 1]
+    together = np.concatenate(exchanges)
+    assert np.array_equal(np.sort(together), np.flatnonzero(x > 0.5))
+    better = optimum(form.problem, objective).x  # two chains of 5 arcs
+    assert sorted(len(columns) for columns in _exchanges(form, better)) == [5, 5]
 
 
 def cycles_only(form: Formulation) -> np.ndarray:
@@ -137,7 +174,7 @@ def cycles_only(form: Formulation) -> np.ndarray:
 def test_from_a_weak_start_the_search_improves_and_stays_valid(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("possible.optimise.neighbourhood.FREED_CYCLES", 2)
+    small_neighbourhoods(monkeypatch, 6)
     (level,) = hierarchy("transplants")
     improved = 0
     for seed in range(8):
@@ -173,10 +210,10 @@ def test_a_hierarchy_under_a_time_limit_settles_every_level(
 
 
 @SETTINGS
-@given(pool=pools(max_pairs=8, max_ndds=2), freed=st.integers(1, 3), seed=st.integers(0, 3))
+@given(pool=pools(max_pairs=8, max_ndds=2), freed=st.integers(1, 8), seed=st.integers(0, 3))
 def test_the_search_never_loses_value_or_breaks_a_row(pool: Pool, freed: int, seed: int) -> None:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("possible.optimise.neighbourhood.FREED_CYCLES", freed)
+        patch.setattr("possible.optimise.neighbourhood.FREED_VERTICES", freed)
         graph, form, objective, x = seeded(pool, max_chain=5)
         better = improve(
             graph, form, objective, x, backend=HighsBackend(), time_limit=60.0, seed=seed
@@ -193,7 +230,7 @@ def test_the_search_never_loses_value_or_breaks_a_row(pool: Pool, freed: int, se
 def test_a_run_whose_rounds_stop_keeps_what_the_search_finds(
     monkeypatch: pytest.MonkeyPatch, fakes: Fakes, generate_chains: bool
 ) -> None:
-    monkeypatch.setattr("possible.optimise.neighbourhood.FREED_CYCLES", 1)
+    small_neighbourhoods(monkeypatch, 5)
     if not generate_chains:
         solve_module = importlib.import_module("possible.optimise.solve")
         monkeypatch.setattr(solve_module, "CHAINS_TIME_SHARE", 0.0)
@@ -208,9 +245,11 @@ def test_a_run_whose_rounds_stop_keeps_what_the_search_finds(
         assert result.status is Status.OPTIMAL
         assert result.objective == (10.0,)
     else:
-        # The neighbourhood search alone frees one gadget's cycle, then stops.
-        assert result.status is Status.FEASIBLE
-        assert result.objective == (9.0,)
+        # The neighbourhood search alone betters at least one gadget; with both, the run
+        # reaches the bound and is optimal.
+        (value,) = result.objective
+        assert value >= 9.0
+        assert (result.status is Status.OPTIMAL) == (value == 10.0)
     assert result.bound == (10.0,)
     assert "improve" in result.timings
     assert_valid(pool, result, max_cycle=3, max_chain=5)

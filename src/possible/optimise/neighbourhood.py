@@ -4,17 +4,21 @@ With chains longer than 3 the relaxation ignores the caps, and HiGHS' search ove
 model rarely beats the solution with chains of at most 3 that seeds it (see
 :func:`possible.optimise.solve._seed` and docs/engine.md). Small models with long chains are
 another matter: a few hundred pairs solve in seconds. So :func:`improve` keeps most of a
-solution's cycles as they are and solves again over everything else (every chain, every pair
-left out, and a few of the cycles, drawn at random), several times.
+solution's exchanges as they are and solves again over everything else (a few of its cycles
+and chains, drawn at random, and every pair and NDD it leaves out), several times.
+
+The exchanges to free are counted in the vertices they hold, not in exchanges: a chain of
+6 frees as much of the model as two three-way cycles. The count grows after a neighbourhood
+solved without gain, and shrinks after one that ran out of its time, so the search settles
+on neighbourhoods it can solve (see :data:`FREED_VERTICES`).
 
 :func:`possible.optimise.solve.solve` runs it under a time limit only, and only after the
 rounds have had their share of the time (see ``IMPROVE_TIME_SHARE`` there) without settling
 the first level, and after generated chains were packed with the cycles where that applies
-(:mod:`possible.optimise.chaingen`). Measured alone on kep_solver's UK pools with chains of 6
-and a 170 s limit: uk_1000_1 703 to 710 (bound 718) and uk_1000_2 712 to 722 (bound 736),
-where HiGHS' rounds had not beaten the seed in 170 s; at 500 patients the rounds settle
-uk_500_2 (349) first, and on uk_500_1 the search finds nothing above the rounds' 345
-(optimum 346); at 2,000 patients it finds nothing above the seed (1479, bound 1480).
+(:mod:`possible.optimise.chaingen`). On kep_solver's UK pools with chains of 6 and a 170 s
+limit, the whole run ends at 716 on uk_1000_1 (bound 718) and 734 on uk_1000_2 (bound 736);
+at 500 patients the rounds settle uk_500_2 (349) first, and on uk_500_1 the search finds
+nothing above the rounds' 345 (optimum 346). See docs/engine.md for the measurements.
 
 Its sub-solves stop on time, so where it ends depends on the machine's speed, as any answer
 under a time limit does; a run without a time limit never uses it and stays deterministic.
@@ -33,15 +37,32 @@ from scipy.sparse import csr_matrix
 from possible.graph.compatibility import CompatibilityGraph
 from possible.optimise.backend import Backend, MipStatus, solve_to_beat
 from possible.optimise.fixing import fix_at_one, restrict
-from possible.optimise.formulation import Formulation
+from possible.optimise.formulation import Formulation, picef_chains
 
-__all__ = ["FREED_CYCLES", "NEIGHBOURHOOD_TIME_SHARE", "STALL", "improve", "touched_vertices"]
+__all__ = [
+    "FREED_VERTICES",
+    "GROW",
+    "NEIGHBOURHOOD_TIME_SHARE",
+    "SHRINK",
+    "STALL",
+    "improve",
+    "touched_vertices",
+]
 
 logger = logging.getLogger(__name__)
 
-FREED_CYCLES = 20
-"""Cycles of the current solution solved again each time, besides every chain."""
-STALL = 3
+FREED_VERTICES = 200
+"""Vertices of the current solution's exchanges freed in the first neighbourhood.
+
+Exchanges are drawn until they hold this many pairs and NDDs. Measured from a chains-of-6
+solution worth 703 on uk_1000_1 (bound 718), 60 s of search: 709 with 100 vertices (it
+stalled after 10 s), 714 to 715 with 200 (three seeds), 703 with 300 (every neighbourhood ran
+out of time). The old rule (every chain and 20 cycles) reached 708."""
+GROW = 1.3
+"""Factor on the vertices to free after a neighbourhood solved to its optimum without gain."""
+SHRINK = 0.8
+"""Factor on the vertices to free after a neighbourhood that ran out of time without gain."""
+STALL = 6
 """The search stops after this many neighbourhoods in a row that found nothing better."""
 NEIGHBOURHOOD_TIME_SHARE = 0.25
 """The share of the search's time one neighbourhood may use: a neighbourhood that is slow to
@@ -91,12 +112,13 @@ def improve(
 ) -> NDArray[np.float64]:
     """Look for a better solution than `x` by solving again around it.
 
-    Each neighbourhood keeps the cycles of the current solution but :data:`FREED_CYCLES` of
-    them (drawn with a generator seeded by `seed`), and solves the model over the columns that
-    use none of the kept cycles' pairs: every chain, every pair left out and the freed cycles
-    are decided again. A better solution becomes the current one. The search stops when
-    `time_limit` seconds have passed, or after :data:`STALL` neighbourhoods in a row found
-    nothing better.
+    Each neighbourhood keeps the exchanges of the current solution but a few, drawn at random
+    (with a generator seeded by `seed`) until they hold :data:`FREED_VERTICES` pairs and
+    NDDs (scaled by :data:`GROW` and :data:`SHRINK` as the search goes), and solves the model
+    over the columns that use none of the kept exchanges' vertices: the freed exchanges and
+    every pair and NDD left out are decided again. A better solution becomes the current one.
+    The search stops when `time_limit` seconds have passed, or after :data:`STALL`
+    neighbourhoods in a row found nothing better.
 
     Parameters
     ----------
@@ -111,7 +133,7 @@ def improve(
     time_limit
         Seconds for the whole search.
     seed
-        Seed of the random draw of freed cycles.
+        Seed of the random draw of freed exchanges.
 
     Returns
     -------
@@ -121,21 +143,26 @@ def improve(
     """
     began = time.perf_counter()
     problem = dataclasses.replace(form.problem, objective=objective)
-    touches = touched_vertices(graph, form)
+    touches = touched_vertices(graph, form).tocsr()
     rng = np.random.default_rng(seed)
     best = x.copy()
     value = float(objective @ best)
+    budget = float(FREED_VERTICES)
     stalled = 0
     tries = 0
     while stalled < STALL:
-        left = time_limit - (time.perf_counter() - began)
-        if left <= 0:
+        if time_limit - (time.perf_counter() - began) <= 0:
             break
-        chosen_cycles = np.flatnonzero(best[: form.n_cycle_cols] > 0.5)
-        freed = rng.choice(chosen_cycles, size=min(FREED_CYCLES, chosen_cycles.size), replace=False)
+        exchanges = _exchanges(form, best)
         kept = np.zeros(problem.n_cols, dtype=bool)
-        kept[chosen_cycles] = True
-        kept[freed] = False
+        for columns in exchanges:
+            kept[columns] = True
+        freed = 0
+        for i in rng.permutation(len(exchanges)).tolist():
+            if freed >= budget:
+                break
+            kept[exchanges[i]] = False
+            freed += np.unique(touches[exchanges[i]].indices).size
         blocked = np.asarray(touches[kept].sum(axis=0)).ravel() > 0
         free = (touches @ blocked.astype(np.float64) == 0) & ~kept
         if not kept.any() or free.all():
@@ -158,9 +185,11 @@ def improve(
             candidate[free] = sol.x
             if problem.broken_rows(candidate, 1e-9).size == 0:
                 best, value, stalled = candidate, float(objective @ candidate), 0
-                logger.debug("neighbourhood %d: %.6g", tries, value)
+                logger.debug("neighbourhood %d (%d vertices): %.6g", tries, freed, value)
                 continue
         stalled += 1
+        # Solved without gain: look wider next time; out of time: narrower.
+        budget *= GROW if sol.status is MipStatus.OPTIMAL else SHRINK
     logger.debug(
         "neighbourhood search: %.6g after %d neighbourhoods in %.1fs",
         value,
@@ -168,3 +197,15 @@ def improve(
         time.perf_counter() - began,
     )
     return best
+
+
+def _exchanges(form: Formulation, x: NDArray[np.float64]) -> list[NDArray[np.int64]]:
+    """Return the model columns of each exchange in solution `x`.
+
+    A cycle or an explicit chain is one column; a chain of PICEF columns is all of its arcs.
+    """
+    explicit = np.flatnonzero(x[: form.arc_base] > 0.5)
+    exchanges = [explicit[i : i + 1] for i in range(explicit.size)]
+    for chain in picef_chains(form, x):
+        exchanges.append(form.arc_base + np.asarray(chain, dtype=np.int64))
+    return exchanges
