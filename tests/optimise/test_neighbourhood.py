@@ -126,12 +126,76 @@ def test_a_freed_cycle_and_chain_let_a_long_chain_through(monkeypatch: pytest.Mo
     assert max(values) >= 9.0
 
 
-def test_a_neighbourhood_that_would_be_the_whole_model_is_left_to_the_rounds() -> None:
-    # The solution holds ten vertices, fewer than FREED_VERTICES: nothing would stay kept.
-    graph, form, objective, x = seeded(two_gadgets(), max_chain=5)
-    assert np.array_equal(
-        improve(graph, form, objective, x, backend=HighsBackend(), time_limit=60.0), x
-    )
+class Recording:
+    """A backend that records each neighbourhood's size and answers `status`, finding nothing
+    better than what is held."""
+
+    name = "recording"
+    version = "0"
+
+    def __init__(self, status: MipStatus) -> None:
+        self.status = status
+        self.sizes: list[int] = []
+
+    def solve(
+        self,
+        problem: MipProblem,
+        *,
+        time_limit: float | None = None,
+        start: np.ndarray | None = None,
+        target: float | None = None,
+    ) -> MipSolution:
+        self.sizes.append(problem.n_cols)
+        if self.status is MipStatus.OPTIMAL:
+            return MipSolution(self.status, np.zeros(problem.n_cols), 0.0, 0.0, 0.0)
+        return MipSolution(self.status, np.zeros(0), np.nan, np.nan, 0.0)
+
+
+def two_way_swaps(n: int) -> Pool:
+    """`n` disjoint two-way exchanges: every exchange holds two pairs and is one column."""
+    donors: dict[str, str | None] = {}
+    arcs = []
+    for i in range(n):
+        donors[f"da{i}"], donors[f"db{i}"] = f"a{i}", f"b{i}"
+        arcs += [(f"da{i}", f"b{i}", 1.0), (f"db{i}", f"a{i}", 1.0)]
+    return pool_of(donors, arcs)
+
+
+@pytest.mark.parametrize(
+    ("status", "sizes"),
+    [
+        # 40 vertices (half of 80) free 20 swaps; each neighbourhood solved without gain
+        # frees 1.3 times as many vertices, until every swap would be freed.
+        (MipStatus.OPTIMAL, [20, 26, 34]),
+        # Each neighbourhood out of time frees 0.8 times as many, until the search stalls.
+        (MipStatus.TIME_LIMIT, [20, 16, 13, 11, 9, 7]),
+    ],
+)
+def test_the_freed_vertices_follow_how_each_neighbourhood_ended(
+    status: MipStatus, sizes: list[int]
+) -> None:
+    graph, form, objective, x = seeded(two_way_swaps(40), max_chain=5)
+    assert int(x.sum()) == 40
+    backend = Recording(status)
+    better = improve(graph, form, objective, x, backend=backend, time_limit=60.0)
+    assert np.array_equal(better, x)
+    assert backend.sizes == sizes
+
+
+def test_a_draw_that_would_free_every_exchange_is_left_to_the_rounds() -> None:
+    # One exchange: half of its vertices already free all of it, the whole model.
+    graph, form, objective, x = seeded(two_way_swaps(1), max_chain=5)
+    backend = Recording(MipStatus.OPTIMAL)
+    assert np.array_equal(improve(graph, form, objective, x, backend=backend, time_limit=60.0), x)
+    assert backend.sizes == []
+
+
+def test_a_model_of_unbounded_chains_is_refused() -> None:
+    graph = build_graph(two_gadgets())
+    form = build_formulation(graph, max_cycle=3, max_chain=None, uk=False)
+    x = np.zeros(form.problem.n_cols)
+    with pytest.raises(ValueError, match="chain cap"):
+        improve(graph, form, x, x, backend=HighsBackend(), time_limit=1.0)
 
 
 def test_the_freed_vertices_grow_after_a_neighbourhood_without_gain(
@@ -147,15 +211,37 @@ def test_the_freed_vertices_grow_after_a_neighbourhood_without_gain(
     assert float(objective @ better) >= 9.0
 
 
-def test_each_exchange_of_a_solution_is_found_whole() -> None:
-    _, form, objective, x = seeded(two_gadgets(), max_chain=5)
-    exchanges = _exchanges(form, x)
-    # Two three-way cycles and two chains of one arc each.
+@pytest.mark.parametrize("uk", [False, True])
+def test_each_exchange_of_a_solution_is_found_whole(uk: bool) -> None:
+    # The UK model holds chains of one or two transplants as explicit columns, and longer
+    # ones as donor-level PICEF columns.
+    graph = build_graph(two_gadgets())
+    form = build_formulation(graph, max_cycle=3, max_chain=5, uk=uk)
+    (level,) = hierarchy("transplants")
+    objective = level.values(form.features)
+    short = np.zeros(form.problem.n_cols)
+    if uk:
+        # Two three-way cycles and two explicit chains n -> z: four columns.
+        picked = [j for j in range(form.n_cycle_cols) if (form.cycles.vertices[j] >= 0).sum() == 3]
+        ends = graph.target[form.chain_arcs[:, 0]]
+        picked += [
+            form.n_cycle_cols + j
+            for j in range(form.n_chain_cols)
+            if form.chain_arcs[j, 1] < 0 and graph.vertex_label(int(ends[j])).startswith("z")
+        ]
+        short[picked] = 1.0
+    else:
+        _, _, _, short = seeded(two_gadgets(), max_chain=5)
+    assert form.problem.broken_rows(short, 1e-9).size == 0
+    exchanges = _exchanges(form, short)
+    # Two three-way cycles and two chains of one transplant each.
     assert sorted(len(columns) for columns in exchanges) == [1, 1, 1, 1]
     together = np.concatenate(exchanges)
-    assert np.array_equal(np.sort(together), np.flatnonzero(x > 0.5))
-    better = optimum(form.problem, objective).x  # two chains of 5 arcs
-    assert sorted(len(columns) for columns in _exchanges(form, better)) == [5, 5]
+    assert np.array_equal(np.sort(together), np.flatnonzero(short > 0.5))
+    longest = optimum(form.problem, objective).x  # two chains of 5 transplants
+    exchanges = _exchanges(form, longest)
+    assert sorted(len(columns) for columns in exchanges) == [5, 5]
+    assert np.array_equal(np.sort(np.concatenate(exchanges)), np.flatnonzero(longest > 0.5))
 
 
 def cycles_only(form: Formulation) -> np.ndarray:

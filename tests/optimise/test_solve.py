@@ -698,7 +698,7 @@ LINE_AND_SWAP = pool_of(
 def test_the_rounds_keep_the_whole_time_when_there_is_no_cycle_to_search_around(
     pool: Pool, whole: bool, level_calls: list[dict[str, object]]
 ) -> None:
-    # The search after the rounds keeps cycles; a model without any leaves it nothing to do.
+    # A model without cycles gives the rounds the whole time (see solve's comment there).
     result = solve(pool, max_cycle=3, max_chain=5, time_limit=60.0)
     assert result.status is Status.OPTIMAL
     seeding, first = (call["time_limit"] for call in level_calls)

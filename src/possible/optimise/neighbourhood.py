@@ -117,8 +117,10 @@ def improve(
     NDDs (scaled by :data:`GROW` and :data:`SHRINK` as the search goes), and solves the model
     over the columns that use none of the kept exchanges' vertices: the freed exchanges and
     every pair and NDD left out are decided again. A better solution becomes the current one.
-    The search stops when `time_limit` seconds have passed, or after :data:`STALL`
-    neighbourhoods in a row found nothing better.
+    The search stops when `time_limit` seconds have passed, after :data:`STALL`
+    neighbourhoods in a row found nothing better, or when a draw would free every exchange
+    (the neighbourhood would be the whole model, which is the rounds' work). The first draw
+    frees at most half of the solution's vertices.
 
     Parameters
     ----------
@@ -140,14 +142,24 @@ def improve(
     numpy.ndarray
         The best solution found (`x` itself if none was better), a solution of
         ``form.problem``.
+
+    Raises
+    ------
+    ValueError
+        For a model of unbounded chains: its neighbourhoods would need the loops of chain arcs
+        cut (:mod:`possible.optimise.cutsets`), and :func:`possible.optimise.solve.solve`
+        never searches there.
     """
+    if form.unbounded_chains:
+        raise ValueError("the neighbourhood search needs a chain cap")
     began = time.perf_counter()
     problem = dataclasses.replace(form.problem, objective=objective)
     touches = touched_vertices(graph, form).tocsr()
     rng = np.random.default_rng(seed)
     best = x.copy()
     value = float(objective @ best)
-    budget = float(FREED_VERTICES)
+    held = np.unique(touches[best > 0.5].indices).size
+    budget = float(min(FREED_VERTICES, held / 2))
     stalled = 0
     tries = 0
     while stalled < STALL:
@@ -165,7 +177,7 @@ def improve(
             freed += np.unique(touches[exchanges[i]].indices).size
         blocked = np.asarray(touches[kept].sum(axis=0)).ravel() > 0
         free = (touches @ blocked.astype(np.float64) == 0) & ~kept
-        if not kept.any() or free.all():
+        if not kept.any():
             break  # the neighbourhood would be the whole model: nothing to gain here
         if not free.any():
             stalled += 1
@@ -185,7 +197,7 @@ def improve(
             candidate[free] = sol.x
             if problem.broken_rows(candidate, 1e-9).size == 0:
                 best, value, stalled = candidate, float(objective @ candidate), 0
-                logger.debug("neighbourhood %d (%d vertices): %.6g", tries, freed, value)
+                logger.debug("neighbourhood %d (%d vertices freed): %.6g", tries, freed, value)
                 continue
         stalled += 1
         # Solved without gain: look wider next time; out of time: narrower.
