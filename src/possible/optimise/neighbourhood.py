@@ -54,10 +54,11 @@ logger = logging.getLogger(__name__)
 FREED_VERTICES = 200
 """Vertices of the current solution's exchanges freed in the first neighbourhood.
 
-Exchanges are drawn until they hold this many pairs and NDDs. Measured from a chains-of-6
-solution worth 703 on uk_1000_1 (bound 718), 60 s of search: 709 with 100 vertices (it
-stalled after 10 s), 714 to 715 with 200 (three seeds), 703 with 300 (every neighbourhood ran
-out of time). The old rule (every chain and 20 cycles) reached 708."""
+Exchanges are drawn until they hold this many distinct pairs and NDDs. Measured from a
+chains-of-6 solution worth 703 on uk_1000_1 (bound 718), 60 s of search: 120 or 150 to
+start, growing and shrinking, reached 713 and 712; the old rule (every chain and 20 cycles)
+708. A count that weighed chains about twice did a little better (714 to 715); see
+docs/engine.md."""
 GROW = 1.3
 """Factor on the vertices to free after a neighbourhood solved to its optimum without gain."""
 SHRINK = 0.8
