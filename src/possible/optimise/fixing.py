@@ -838,16 +838,16 @@ def _stoppable(
         and (time_limit is None or time_limit > 0)
     ):
         # Told only when given, so backends written before these options existed still work.
-        held: dict[str, float] = {} if incumbent is None else {"incumbent": incumbent}
+        told: dict[str, float] = {} if incumbent is None else {"incumbent": incumbent}
         if give_up_below is not None:
-            held["give_up_below"] = give_up_below
+            told["give_up_below"] = give_up_below
         sol = backend.solve_stoppable(
             restrict(problem, keep),
             stop=stop,
             time_limit=time_limit,
             target=target,
             proof=proof,
-            **held,
+            **told,
         )
         return _widen(sol, keep)
     return _solve_columns(backend, problem, keep, None, time_limit, target)

@@ -159,14 +159,15 @@ def improve(
     rng = np.random.default_rng(seed)
     best = x.copy()
     value = float(objective @ best)
-    held = np.unique(touches[best > 0.5].indices).size
-    budget = float(min(FREED_VERTICES, held / 2))
+    exchanges = _exchanges(form, best)
+    sizes = _vertices_held(touches, exchanges)
+    # Exchanges share no vertex, so their sizes add up to the solution's.
+    budget = float(min(FREED_VERTICES, sum(sizes) / 2))
     stalled = 0
     tries = 0
     while stalled < STALL:
         if time_limit - (time.perf_counter() - began) <= 0:
             break
-        exchanges = _exchanges(form, best)
         kept = np.zeros(problem.n_cols, dtype=bool)
         for columns in exchanges:
             kept[columns] = True
@@ -175,14 +176,12 @@ def improve(
             if freed >= budget:
                 break
             kept[exchanges[i]] = False
-            freed += np.unique(touches[exchanges[i]].indices).size
-        blocked = np.asarray(touches[kept].sum(axis=0)).ravel() > 0
-        free = (touches @ blocked.astype(np.float64) == 0) & ~kept
+            freed += sizes[i]
         if not kept.any():
             break  # the neighbourhood would be the whole model: nothing to gain here
-        if not free.any():
-            stalled += 1
-            continue
+        # A freed exchange's own columns are always free, so the neighbourhood is never empty.
+        blocked = np.asarray(touches[kept].sum(axis=0)).ravel() > 0
+        free = (touches @ blocked.astype(np.float64) == 0) & ~kept
         shifted, fixed_value = fix_at_one(problem, kept)
         sub = restrict(shifted, free)
         # Building a neighbourhood of a large model takes time of its own.
@@ -198,6 +197,8 @@ def improve(
             candidate[free] = sol.x
             if problem.broken_rows(candidate, 1e-9).size == 0:
                 best, value, stalled = candidate, float(objective @ candidate), 0
+                exchanges = _exchanges(form, best)
+                sizes = _vertices_held(touches, exchanges)
                 logger.debug("neighbourhood %d (%d vertices freed): %.6g", tries, freed, value)
                 continue
         stalled += 1
@@ -222,3 +223,8 @@ def _exchanges(form: Formulation, x: NDArray[np.float64]) -> list[NDArray[np.int
     for chain in picef_chains(form, x):
         exchanges.append(form.arc_base + np.asarray(chain, dtype=np.int64))
     return exchanges
+
+
+def _vertices_held(touches: csr_matrix, exchanges: list[NDArray[np.int64]]) -> list[int]:
+    """Return how many distinct pairs and NDDs each exchange holds."""
+    return [int(np.unique(touches[columns].indices).size) for columns in exchanges]
