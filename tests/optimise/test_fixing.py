@@ -19,6 +19,7 @@ from possible.optimise import MipProblem, MipStatus
 from possible.optimise.backend import Backend, LpSolution, MipSolution
 from possible.optimise.fixing import (
     GUESS_SLACK,
+    SUPPORT_MIN,
     LevelSolution,
     _Run,
     fix_at_one,
@@ -517,6 +518,67 @@ def test_an_untightened_level_searches_on_tightened_rows_one_above_its_incumbent
     quiet = CountingHighs()
     _whole_level(quiet, problem, tighten=False, start=start)
     assert quiet.searches == []
+
+
+class FirstOrderHighs(CountingHighs):
+    """:class:`CountingHighs` whose relaxation is reported as a first-order method's (not
+    central), with the given column values, and which records how many columns each search
+    for feasibility was given."""
+
+    def __init__(self, values: NDArray[np.float64]) -> None:
+        super().__init__()
+        self.values = values
+        self.searched: list[int] = []
+
+    def solve_relaxation(self, problem: MipProblem, *, time_limit: float | None = None) -> object:
+        lp = self.inner.solve_relaxation(problem, time_limit=time_limit)
+        return dataclasses.replace(lp, col_value=self.values, central=False)
+
+    def find_feasible(
+        self,
+        problem: MipProblem,
+        *,
+        stop: threading.Event | None = None,
+        time_limit: float | None = None,
+    ) -> MipSolution:
+        self.searched.append(problem.n_cols)
+        return super().find_feasible(problem, stop=stop, time_limit=time_limit)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_first_order_relaxation_s_support_is_searched_first(seed: int) -> None:
+    problem = real_problem(seed)
+    best = HighsBackend().solve(problem)
+    # The support: an optimal solution's columns, at values just above SUPPORT_MIN, and every
+    # other column just below it.
+    values = np.where(best.x > 0.5, 2 * SUPPORT_MIN, SUPPORT_MIN / 2)
+    backend = FirstOrderHighs(values)
+    outcome = _whole_level(backend, problem, tighten=True)
+    assert outcome.solution.status is MipStatus.OPTIMAL
+    assert outcome.solution.objective == pytest.approx(best.objective)
+    # One search, over the support alone, found the bound; no MIP.
+    assert backend.searched == [int((best.x > 0.5).sum())]
+    assert backend.solves == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_support_too_small_leaves_the_search_to_every_column(seed: int) -> None:
+    problem = real_problem(seed)
+    best = HighsBackend().solve(problem)
+    values = np.zeros(problem.n_cols)
+    values[np.flatnonzero(best.x > 0.5)[0]] = 1.0  # one exchange of the optimum
+    backend = FirstOrderHighs(values)
+    outcome = _whole_level(backend, problem, tighten=True)
+    assert outcome.solution.status is MipStatus.OPTIMAL
+    assert outcome.solution.objective == pytest.approx(best.objective)
+    # The rows tightened for the bound cannot be met by one exchange: the support's search
+    # finds them infeasible, which proves nothing about the round. The search over every
+    # column kept for the round follows, and finds the bound.
+    first, then = backend.searched
+    assert first == 1
+    assert then > first
+    assert backend.searches[0].status is MipStatus.INFEASIBLE
+    assert backend.searches[1].objective == pytest.approx(best.objective)
 
 
 SHORT_SEARCHES = (7, 22, 24, 26)

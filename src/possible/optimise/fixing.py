@@ -99,6 +99,9 @@ SCORE_TARGET_SHARE = 1e-3
 GUESS_SLACK = 2.0
 """A tightened round whose target is less than this below the bound tries a guess before its
 MIP (see :class:`_Run`)."""
+SUPPORT_MIN = 1e-3
+"""A column a first-order relaxation (PDLP) sets at least this high is in its *support*: a
+search for feasibility looks among those columns first (see :class:`_Run`)."""
 GUESS_TIME_SHARE = 0.5
 """Under a time limit, the share of the round's remaining time a guess may use."""
 RELAXED_ONE = 0.99
@@ -348,10 +351,15 @@ def solve_level(
     state = _Incumbent(best, known, found=sub_start is not None, seconds=lp.seconds)
     logger.debug("bound %.6g (relaxation in %.2fs)", lag.bound, lp.seconds)
     if integral:
-        ones = None
-        if tighten and lp.central and lp.col_value.shape == (sub.n_cols,):
-            ones = lp.col_value >= RELAXED_ONE
-        ladder = _Ladder(backend, sub, lag, time_limit, began, tighten, ones, hand_over, probe)
+        ones = support = None
+        if lp.col_value.shape == (sub.n_cols,):
+            if lp.central:
+                ones = lp.col_value >= RELAXED_ONE if tighten else None
+            else:
+                support = lp.col_value >= SUPPORT_MIN
+        ladder = _Ladder(
+            backend, sub, lag, time_limit, began, tighten, ones, hand_over, probe, support
+        )
         try:
             outcome, columns = ladder.climb_down(state)
         finally:
@@ -484,10 +492,12 @@ class _Ladder:
         ones: NDArray[np.bool_] | None = None,
         hand_over: bool = False,
         probe: bool = False,
+        support: NDArray[np.bool_] | None = None,
     ) -> None:
         self.backend = backend
         self.hand_over = hand_over
         self.probe = probe
+        self.support = support
         self.tighten = tighten
         self.ones = ones
         self.problem = problem
@@ -620,7 +630,17 @@ class _Ladder:
         # is none; a finish round wants the best solution, whatever it is worth.
         below = round_.target - self.tol if round_.aim is None else None
         run = _Run(
-            self.backend, problem, keep, aim, self.tol, probe, ones, self._held, probe_rows, below
+            self.backend,
+            problem,
+            keep,
+            aim,
+            self.tol,
+            probe,
+            ones,
+            self._held,
+            probe_rows,
+            below,
+            self.support,
         )
         time_limit = _left(self.time_limit, self.began)
         stop = threading.Event()
@@ -663,6 +683,11 @@ class _Run:
     kep_solver's two pools of 2,000 patients with chains of 6 it finds the bound (1480 and
     1479, one above the chains-of-3 seed) in 12 to 13 s, where the MIP had not in 110 s.
 
+    Given a first-order relaxation's `support` (the columns it sets at :data:`SUPPORT_MIN` or
+    more), the search looks there first: a few percent of the kept columns, where PDLP's duals
+    leave nearly every column at zero reduced cost. At 2,000 patients it finds the bound there
+    in 0.05 to 0.4 s, where the search over every kept column took 1.5 to 12.7 s.
+
     Next, given the columns the relaxation sets to one (`ones`), the round's MIP is solved
     with those fixed at one (a *relaxation-enforced neighbourhood*, RENS in the MIP
     literature). That MIP is a fraction of the round's: on eight UK pools of 1,000 patients
@@ -685,6 +710,7 @@ class _Run:
     incumbent: float | None = None
     probe_rows: MipProblem | None = None
     give_up_below: float | None = None
+    support: NDArray[np.bool_] | None = None
 
     def __call__(self, stop: threading.Event, time_limit: float | None) -> MipSolution:
         began = time.perf_counter()
@@ -696,21 +722,23 @@ class _Run:
             and (time_limit is None or time_limit > 0)
         ):
             rows = self.problem if self.probe_rows is None else self.probe_rows
-            found = self.backend.find_feasible(
-                restrict(rows, self.keep), stop=stop, time_limit=time_limit
+            narrow = None if self.support is None else self.keep & self.support
+            if narrow is not None and narrow.any() and narrow.sum() < self.keep.sum():
+                # The relaxation's support first: a fraction of the columns, and it nearly
+                # always holds a solution worth a whole-number bound. "None there" proves
+                # nothing, so the search over every column follows.
+                found = _search(self.backend, rows, narrow, self.target, stop, time_limit)
+                if self._reaches(found):
+                    return found
+                if found.x.size:
+                    tried.append(found)
+            found = _search(
+                self.backend, rows, self.keep, self.target, stop, _left(time_limit, began)
             )
-            logger.debug(
-                "feasibility search for %.6g: %s %.6g in %.2fs",
-                self.target,
-                found.status.value,
-                found.objective,
-                found.seconds,
-            )
-            if found.status is MipStatus.INFEASIBLE:
-                return found
-            found = _widen(found, self.keep)
-            if self._reaches(found):
-                return found
+            if found.status is MipStatus.INFEASIBLE or self._reaches(found):
+                return dataclasses.replace(
+                    found, seconds=sum(t.seconds for t in tried) + found.seconds
+                )
             tried.append(found)
         left = _left(time_limit, began)
         # With a time limit the guess may use half of what is left, so that a slow guess
@@ -785,6 +813,27 @@ class _Run:
         value = float(self.problem.objective @ x)
         # The fixed columns were a guess, so the guess bounds nothing.
         return MipSolution(MipStatus.FEASIBLE, x, value, math.nan, sol.seconds)
+
+
+def _search(
+    backend: FeasibilityBackend,
+    rows: MipProblem,
+    keep: NDArray[np.bool_],
+    target: float,
+    stop: threading.Event,
+    time_limit: float | None,
+) -> MipSolution:
+    """Search for any solution of `rows` over the columns in `keep` (a round at `target`)."""
+    found = backend.find_feasible(restrict(rows, keep), stop=stop, time_limit=time_limit)
+    logger.debug(
+        "feasibility search for %.6g over %d columns: %s %.6g in %.2fs",
+        target,
+        int(keep.sum()),
+        found.status.value,
+        found.objective,
+        found.seconds,
+    )
+    return _widen(found, keep)
 
 
 def fix_at_one(problem: MipProblem, fixed: NDArray[np.bool_]) -> tuple[MipProblem, float]:
