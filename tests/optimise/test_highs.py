@@ -292,6 +292,24 @@ def test_the_first_order_relaxation_bounds_and_solves_exactly(
     assert level.solution.objective == pytest.approx(best)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_interior_point_takes_over_a_first_order_relaxation_that_does_not_converge(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("possible.optimise.highs.FIRST_ORDER_COLUMNS", 0)
+    monkeypatch.setattr("possible.optimise.highs.DENSE_ROW_SHARE", 1.0)
+    problem = packing_problem(seed, n_cols=24, n_rows=10, integral=True)
+    first_order = HighsBackend().solve_relaxation(problem)
+    assert not first_order.central  # PDLP converges within the default limit
+    # One iteration is never enough: interior point answers instead, with the same value.
+    monkeypatch.setattr("possible.optimise.highs.PDLP_ITERATION_LIMIT", 1)
+    lp = HighsBackend().solve_relaxation(problem)
+    assert lp.status is MipStatus.OPTIMAL
+    assert lp.central
+    assert lp.objective == pytest.approx(first_order.objective, abs=1e-4)
+    assert lagrangian_bound(problem, lp.row_dual).bound >= brute_force(problem).objective - 1e-6
+
+
 def test_a_fractional_relaxation_stays_with_interior_point_at_any_size(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

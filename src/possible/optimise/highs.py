@@ -49,6 +49,13 @@ PDLP_FIXED_STEP = 0
 """HiPDLP's ``pdlp_step_size_strategy`` for a fixed step. Its default (PID control of the step)
 took 1,040 iterations on both 2,000-patient pools with chains of 2 (8.0 s); a fixed step takes
 560 and 840 (4.5 and 6.9 s), and 480 instead of 760 with chains of 3 (7.7 s against 11.3 s)."""
+PDLP_ITERATION_LIMIT = 2_500
+"""PDLP iterations a relaxation may take before interior point solves it instead. On kep_solver's
+pools of 2,000 patients PDLP converges in 480 to 840 iterations (chains of 2, 3 and 6), and on a
+2,000-patient clinical pool with chains of 6 in 1,160. With chains of 2 on that clinical pool
+(352k columns, optimum 1196.72, not a whole number) it crawls: 12,600 iterations in 60 s, not
+converged, 222 s in all, where interior point takes 22 s. A count, not a time, so that which
+method answers does not depend on the machine."""
 PRESOLVE_MAX_COLUMNS = 500_000
 """MIPs with more columns are solved without presolve. HiGHS 1.16's MIP presolve does not
 watch the time limit: on 1.14 M columns (2,000 patients, chains of 6) it took 65 s of a 60 s
@@ -219,7 +226,8 @@ class HighsBackend:
 
         The solution is central (interior point) up to :data:`FIRST_ORDER_COLUMNS` columns,
         and above that too for an objective that is not whole numbers or a model with a dense
-        row (see :data:`DENSE_ROW_SHARE`). PDLP solves the rest.
+        row (see :data:`DENSE_ROW_SHARE`). PDLP solves the rest, unless it has not converged
+        within :data:`PDLP_ITERATION_LIMIT` iterations: interior point then takes over.
         """
         h = self._load(problem, integer=False, time_limit=time_limit)
         # Kidney exchange relaxations are highly degenerate: simplex can take minutes where
@@ -236,6 +244,7 @@ class HighsBackend:
             or not whole_numbers(problem.objective)
             or _has_dense_row(problem)
         )
+        began = time.perf_counter()
         if not central:
             h.setOptionValue("solver", "hipdlp")
             # A fixed step size (HiPDLP's default adapts it by PID control) and no presolve
@@ -243,11 +252,26 @@ class HighsBackend:
             # faster with chains of 2 or 3; see docs/engine.md.
             h.setOptionValue("pdlp_step_size_strategy", PDLP_FIXED_STEP)
             h.setOptionValue("presolve", "off")
-        else:
+            h.setOptionValue("pdlp_iteration_limit", PDLP_ITERATION_LIMIT)
+            h.run()
+            if h.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
+                left = None if time_limit is None else time_limit - (time.perf_counter() - began)
+                logger.debug(
+                    "PDLP did not converge in %d iterations (%.2fs): interior point instead",
+                    PDLP_ITERATION_LIMIT,
+                    time.perf_counter() - began,
+                )
+                if left is not None and left <= 0:
+                    spent = time.perf_counter() - began
+                    return LpSolution(MipStatus.ERROR, math.nan, np.zeros(problem.n_rows), spent)
+                h.setOptionValue("presolve", "choose")
+                if left is not None:
+                    h.setOptionValue("time_limit", left)
+                central = True
+        if central:
             h.setOptionValue("solver", "ipm")
             h.setOptionValue("run_crossover", "off")
-        began = time.perf_counter()
-        h.run()
+            h.run()
         seconds = time.perf_counter() - began
         solution = h.getSolution()
         if not _usable_relaxation(h.getModelStatus(), solution, central=central):
