@@ -229,6 +229,7 @@ class HighsBackend:
         row (see :data:`DENSE_ROW_SHARE`). PDLP solves the rest, unless it has not converged
         within :data:`PDLP_ITERATION_LIMIT` iterations: interior point then takes over.
         """
+        called = time.perf_counter()  # the time limit counts from here, loading included
         h = self._load(problem, integer=False, time_limit=time_limit)
         # Kidney exchange relaxations are highly degenerate: simplex can take minutes where
         # interior point without crossover takes seconds, and its central duals leave fewer
@@ -255,7 +256,7 @@ class HighsBackend:
             h.setOptionValue("pdlp_iteration_limit", PDLP_ITERATION_LIMIT)
             h.run()
             if h.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
-                left = None if time_limit is None else time_limit - (time.perf_counter() - began)
+                left = None if time_limit is None else time_limit - (time.perf_counter() - called)
                 logger.debug(
                     "PDLP did not converge in %d iterations (%.2fs): interior point instead",
                     PDLP_ITERATION_LIMIT,
