@@ -272,14 +272,18 @@ def test_which_relaxations_give_usable_duals(
     assert not _usable_relaxation(model_status, empty, central=central)
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_the_first_order_relaxation_bounds_and_solves_exactly(
-    seed: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Every relaxation goes to PDLP: its duals must give a valid bound, and a level solved
-    # with them must still reach the exhaustive optimum.
+@pytest.fixture
+def pdlp_at_any_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send every relaxation with a whole-number objective to PDLP, however small."""
     monkeypatch.setattr("possible.optimise.highs.FIRST_ORDER_COLUMNS", 0)
     monkeypatch.setattr("possible.optimise.highs.DENSE_ROW_SHARE", 1.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.usefixtures("pdlp_at_any_size")
+def test_the_first_order_relaxation_bounds_and_solves_exactly(seed: int) -> None:
+    # Every relaxation goes to PDLP: its duals must give a valid bound, and a level solved
+    # with them must still reach the exhaustive optimum.
     problem = packing_problem(seed, n_cols=24, n_rows=10, integral=True)
     best = brute_force(problem).objective
     lp = HighsBackend().solve_relaxation(problem)
@@ -293,11 +297,10 @@ def test_the_first_order_relaxation_bounds_and_solves_exactly(
 
 
 @pytest.mark.parametrize("seed", range(4))
+@pytest.mark.usefixtures("pdlp_at_any_size")
 def test_interior_point_takes_over_a_first_order_relaxation_that_does_not_converge(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("possible.optimise.highs.FIRST_ORDER_COLUMNS", 0)
-    monkeypatch.setattr("possible.optimise.highs.DENSE_ROW_SHARE", 1.0)
     problem = packing_problem(seed, n_cols=24, n_rows=10, integral=True)
     first_order = HighsBackend().solve_relaxation(problem)
     assert not first_order.central  # PDLP converges within the default limit
@@ -310,13 +313,10 @@ def test_interior_point_takes_over_a_first_order_relaxation_that_does_not_conver
     assert lagrangian_bound(problem, lp.row_dual).bound >= brute_force(problem).objective - 1e-6
 
 
-def test_a_fractional_relaxation_stays_with_interior_point_at_any_size(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.mark.usefixtures("pdlp_at_any_size")
+def test_a_fractional_relaxation_stays_with_interior_point_at_any_size() -> None:
     # PDLP crawls on fractional costs (a 2,000-patient scored pool: not converged in 300 s,
     # interior point 20 s), so only whole-number objectives go to it above the size limit.
-    monkeypatch.setattr("possible.optimise.highs.FIRST_ORDER_COLUMNS", 0)
-    monkeypatch.setattr("possible.optimise.highs.DENSE_ROW_SHARE", 1.0)
     scored = packing_problem(1, n_cols=24, n_rows=10, integral=False)
     counted = packing_problem(1, n_cols=24, n_rows=10, integral=True)
     assert HighsBackend().solve_relaxation(scored).central
