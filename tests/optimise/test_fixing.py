@@ -578,7 +578,34 @@ def test_a_support_too_small_leaves_the_search_to_every_column(seed: int) -> Non
     assert first == 1
     assert then > first
     assert backend.searches[0].status is MipStatus.INFEASIBLE
+    # The time of both searches is counted.
+    assert outcome.solution.seconds >= sum(s.seconds for s in backend.searches)
     assert backend.searches[1].objective == pytest.approx(best.objective)
+
+
+def test_a_round_stopped_during_the_support_search_searches_no_further() -> None:
+    problem = real_problem(0)
+    best = HighsBackend().solve(problem)
+    values = np.zeros(problem.n_cols)
+    values[np.flatnonzero(best.x > 0.5)[0]] = 1.0  # a support that cannot reach the target
+    backend = FirstOrderHighs(values)
+    stop = threading.Event()
+    search = backend.find_feasible
+
+    def stopped_while_searching(problem: MipProblem, **kw: object) -> MipSolution:
+        stop.set()  # the ladder no longer needs this round
+        return search(problem, **kw)  # type: ignore[arg-type]
+
+    backend.find_feasible = stopped_while_searching  # type: ignore[method-assign]
+    keep = np.ones(problem.n_cols, dtype=bool)
+    support = values >= SUPPORT_MIN
+    run = _Run(
+        backend, problem, keep, best.objective, 1e-9, True, support=support, give_up_below=None
+    )
+    sol = run(stop, None)
+    assert backend.searched == [1]  # the search over every column never started
+    assert backend.solves == 0  # nor did the MIP
+    assert sol.status is MipStatus.TIME_LIMIT
 
 
 SHORT_SEARCHES = (7, 22, 24, 26)

@@ -696,8 +696,8 @@ class _Run:
     target answers the round; anything else proves nothing (the fixed columns were a guess).
     Under a time limit the guess may use :data:`GUESS_TIME_SHARE` of the time left.
 
-    Only then, if neither answered, the round's MIP runs. If it gives up, the best solution of
-    the three stands.
+    Only then, if none of these answered, the round's MIP runs. If it gives up, the best
+    solution any of them found stands.
     """
 
     backend: Backend
@@ -730,16 +730,15 @@ class _Run:
                 found = _search(self.backend, rows, narrow, self.target, stop, time_limit)
                 if self._reaches(found):
                     return found
-                if found.x.size:
-                    tried.append(found)
-            found = _search(
-                self.backend, rows, self.keep, self.target, stop, _left(time_limit, began)
-            )
-            if found.status is MipStatus.INFEASIBLE or self._reaches(found):
-                return dataclasses.replace(
-                    found, seconds=sum(t.seconds for t in tried) + found.seconds
-                )
-            tried.append(found)
+                tried.append(found)  # for its seconds, and what it found below the target
+            left = _left(time_limit, began)
+            if not stop.is_set() and (left is None or left > 0):
+                found = _search(self.backend, rows, self.keep, self.target, stop, left)
+                if found.status is MipStatus.INFEASIBLE or self._reaches(found):
+                    return dataclasses.replace(
+                        found, seconds=sum(t.seconds for t in tried) + found.seconds
+                    )
+                tried.append(found)
         left = _left(time_limit, began)
         # With a time limit the guess may use half of what is left, so that a slow guess
         # still leaves the round's MIP time to work. (Without one, nothing depends on time.)

@@ -55,7 +55,8 @@ pools of 2,000 patients PDLP converges in 480 to 840 iterations (chains of 2, 3 
 2,000-patient clinical pool with chains of 6 in 1,160. With chains of 2 on that clinical pool
 (352k columns, optimum 1196.72, not a whole number) it crawls: 12,600 iterations in 60 s, not
 converged, 222 s in all, where interior point takes 22 s. A count, not a time, so that which
-method answers does not depend on the machine."""
+method answers does not depend on the machine (HiGHS checks it every few dozen iterations, so
+PDLP may run a little past it)."""
 PRESOLVE_MAX_COLUMNS = 500_000
 """MIPs with more columns are solved without presolve. HiGHS 1.16's MIP presolve does not
 watch the time limit: on 1.14 M columns (2,000 patients, chains of 6) it took 65 s of a 60 s
@@ -265,9 +266,10 @@ class HighsBackend:
                 if left is not None and left <= 0:
                     spent = time.perf_counter() - began
                     return LpSolution(MipStatus.ERROR, math.nan, np.zeros(problem.n_rows), spent)
-                h.setOptionValue("presolve", "choose")
-                if left is not None:
-                    h.setOptionValue("time_limit", left)
+                # A fresh instance: HiGHS 1.16 counts one instance's clock across its runs, and
+                # PDLP's options stay behind.
+                del h
+                h = self._load(problem, integer=False, time_limit=left)
                 central = True
         if central:
             h.setOptionValue("solver", "ipm")
