@@ -412,7 +412,8 @@ class CountingHighs:
         self.worst_first = worst_first
         self.exhaustive = exhaustive
         self.mip_gives_up = mip_gives_up
-        self.searches: list[MipSolution] = []
+        self.searched: list[MipProblem] = []  # what each search for feasibility was given
+        self.searches: list[MipSolution] = []  # and what it found
         self.solves = 0
 
     name = "counting"
@@ -434,6 +435,7 @@ class CountingHighs:
         stop: threading.Event | None = None,
         time_limit: float | None = None,
     ) -> MipSolution:
+        self.searched.append(problem)
         if self.exhaustive:
             found = brute_force(dataclasses.replace(problem, objective=np.zeros(problem.n_cols)))
             if found.x.size:
@@ -494,26 +496,18 @@ def test_an_untightened_level_searches_on_tightened_rows_one_above_its_incumbent
     best = HighsBackend().solve(problem)
     start = one_less(problem, best.x, below)
     backend = CountingHighs()
-    searched: list[MipProblem] = []
-    real_search = backend.find_feasible
-
-    def find_feasible(rows: MipProblem, **kw: object) -> MipSolution:
-        searched.append(rows)
-        return real_search(rows, **kw)  # type: ignore[arg-type]
-
-    backend.find_feasible = find_feasible  # type: ignore[method-assign]
     outcome = _whole_level(backend, problem, tighten=False, start=start, probe=True)
     assert outcome.solution.status is MipStatus.OPTIMAL
     assert outcome.solution.objective == pytest.approx(best.objective)
     if below == 1.0:
         # The last round there can be: a search on rows tightened for it (some lower bounds
         # raised), which finds the bound; no MIP.
-        (rows,) = searched
+        (rows,) = backend.searched
         assert (rows.row_lower > problem.row_lower).any()
         assert backend.solves == 0
     else:
         # Two below: the round at the bound may well fail, and its MIP decides alone.
-        assert searched == []
+        assert backend.searched == []
     # Without `probe` an untightened level never searches.
     quiet = CountingHighs()
     _whole_level(quiet, problem, tighten=False, start=start)
@@ -522,27 +516,19 @@ def test_an_untightened_level_searches_on_tightened_rows_one_above_its_incumbent
 
 class FirstOrderHighs(CountingHighs):
     """:class:`CountingHighs` whose relaxation is reported as a first-order method's (not
-    central), with the given column values, and which records how many columns each search
-    for feasibility was given."""
+    central), with the given column values."""
 
     def __init__(self, values: NDArray[np.float64]) -> None:
         super().__init__()
         self.values = values
-        self.searched: list[int] = []
 
     def solve_relaxation(self, problem: MipProblem, *, time_limit: float | None = None) -> object:
         lp = self.inner.solve_relaxation(problem, time_limit=time_limit)
         return dataclasses.replace(lp, col_value=self.values, central=False)
 
-    def find_feasible(
-        self,
-        problem: MipProblem,
-        *,
-        stop: threading.Event | None = None,
-        time_limit: float | None = None,
-    ) -> MipSolution:
-        self.searched.append(problem.n_cols)
-        return super().find_feasible(problem, stop=stop, time_limit=time_limit)
+    def columns_searched(self) -> list[int]:
+        """How many columns each search for feasibility was given, in order."""
+        return [problem.n_cols for problem in self.searched]
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -557,7 +543,7 @@ def test_a_first_order_relaxation_s_support_is_searched_first(seed: int) -> None
     assert outcome.solution.status is MipStatus.OPTIMAL
     assert outcome.solution.objective == pytest.approx(best.objective)
     # One search, over the support alone, found the bound; no MIP.
-    assert backend.searched == [int((best.x > 0.5).sum())]
+    assert backend.columns_searched() == [int((best.x > 0.5).sum())]
     assert backend.solves == 0
 
 
@@ -574,7 +560,7 @@ def test_a_support_too_small_leaves_the_search_to_every_column(seed: int) -> Non
     # The rows tightened for the bound cannot be met by one exchange: the support's search
     # finds them infeasible, which proves nothing about the round. The search over every
     # column kept for the round follows, and finds the bound.
-    first, then = backend.searched
+    first, then = backend.columns_searched()
     assert first == 1
     assert then > first
     assert backend.searches[0].status is MipStatus.INFEASIBLE
@@ -603,7 +589,7 @@ def test_a_round_stopped_during_the_support_search_searches_no_further() -> None
         backend, problem, keep, best.objective, 1e-9, True, support=support, give_up_below=None
     )
     sol = run(stop, None)
-    assert backend.searched == [1]  # the search over every column never started
+    assert backend.columns_searched() == [1]  # the search over every column never started
     assert backend.solves == 0  # nor did the MIP
     assert sol.status is MipStatus.TIME_LIMIT
 
