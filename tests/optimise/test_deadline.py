@@ -111,6 +111,20 @@ def test_a_cancelled_child_returns_what_it_has() -> None:
     assert deadline.run(_until_cancelled, (), seconds=None, cancel=cancel) == "stopped"
 
 
+def test_at_its_soft_limit_a_child_is_asked_to_stop_unless_run_on_holds() -> None:
+    judged: list[object] = []
+
+    def never(last: object) -> bool:
+        judged.append(last)
+        return False
+
+    assert deadline.run(_until_cancelled, (), seconds=60.0, soft=0.0, run_on=never) == "stopped"
+    assert len(judged) == 1
+    # Allowed to run on, the child is not asked: it runs to its deadline and is killed there.
+    out = deadline.run(_until_cancelled, (), seconds=0.5, soft=0.0, run_on=lambda last: True)
+    assert isinstance(out, deadline.Killed)
+
+
 def test_a_child_deaf_to_cancellation_is_killed() -> None:
     cancel = threading.Event()
     cancel.set()

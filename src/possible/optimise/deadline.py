@@ -265,6 +265,8 @@ def run(
     *,
     seconds: float | None,
     cancel: threading.Event | None = None,
+    soft: float | None = None,
+    run_on: Callable[[Any], bool] | None = None,
 ) -> R | Killed[R]:
     """Call ``target(link, *args)`` in a child process, killing it if it overruns.
 
@@ -282,6 +284,10 @@ def run(
         Once set, the child is asked to stop (its :attr:`Link.cancelled` is set); it is then
         expected to return what it has, and is killed after :data:`GRACE_SECONDS` if it does
         not.
+    soft, run_on
+        After `soft` seconds the child is asked to stop as if `cancel` were set, unless
+        ``run_on(last)`` holds for the last progress it sent (``None`` if none): it then has
+        until `seconds`.
 
     Returns
     -------
@@ -300,6 +306,8 @@ def run(
     began = time.monotonic()
     job, answers = _start(target, args)
     limit = None if seconds is None else began + seconds + GRACE_SECONDS + GRACE_SHARE * seconds
+    soft_at = None if soft is None else began + soft
+    due = None if seconds is None else began + seconds  # when the child should have returned
     pid: int | None = None
     last: Any = None
     asked = False
@@ -307,8 +315,14 @@ def run(
     try:
         while True:
             now = time.monotonic()
-            if cancel is not None and cancel.is_set() and not asked:
+            if soft_at is not None and now >= soft_at:
+                soft_at = None
+                stop_now = run_on is None or not run_on(last)
+            else:
+                stop_now = False
+            if (stop_now or (cancel is not None and cancel.is_set())) and not asked:
                 asked = True
+                due = now if due is None else min(due, now)
                 with contextlib.suppress(OSError):
                     job.send("cancel")
                 limit = min(math.inf if limit is None else limit, now + GRACE_SECONDS)
@@ -318,7 +332,7 @@ def run(
                 if pid is not None or now >= limit + GRACE_SECONDS:
                     logger.warning(
                         "solver process ran %.1f s past its time and was killed",
-                        now - began - (seconds or 0.0),
+                        now - (began if due is None else due),
                     )
                     return Killed(last)  # killed on the way out, below
                 timeout: float | None = max(limit + GRACE_SECONDS - now, 0.0)
@@ -326,6 +340,9 @@ def run(
                 timeout = None if limit is None else max(limit - now, 0.0)
             if cancel is not None and not asked:
                 timeout = 0.05 if timeout is None else min(timeout, 0.05)
+            if soft_at is not None:
+                until_soft = max(soft_at - now, 0.0)
+                timeout = until_soft if timeout is None else min(timeout, until_soft)
             if not wait([answers], timeout=timeout):
                 continue
             try:
