@@ -14,7 +14,8 @@ from scipy.sparse import csc_matrix, vstack
 
 from oracles import brute_force, packing_problem
 from possible.errors import SolverError
-from possible.optimise import MipProblem, MipStatus
+from possible.optimise import MipProblem, MipStatus, deadline
+from possible.optimise import highs as highs_module
 from possible.optimise.fixing import lagrangian_bound, solve_level
 from possible.optimise.highs import (
     DENSE_ROW_SHARE,
@@ -178,6 +179,62 @@ def test_a_huge_mip_is_not_started_when_a_solution_is_held_and_time_is_short(
     else:
         assert sol.status is MipStatus.OPTIMAL
         assert sol.objective == pytest.approx(brute_force(problem).objective)
+
+
+@pytest.mark.parametrize(
+    ("run_on_from", "runs_on"),
+    [(math.inf, False), (-math.inf, True)],
+)
+def test_a_soft_limit_stops_a_solve_unless_its_best_is_near(
+    run_on_from: float, runs_on: bool
+) -> None:
+    # HiGHS does not settle this one in presolve, so it asks the interrupt callback.
+    problem = packing_problem(0, n_cols=40, n_rows=20, integral=True)
+    sol = HighsBackend().solve_stoppable(
+        problem,
+        stop=threading.Event(),
+        time_limit=60.0,
+        soft_limit=0.0,
+        run_on_from=run_on_from,
+    )
+    if runs_on:
+        assert sol.status is MipStatus.OPTIMAL
+        assert sol.objective == pytest.approx(brute_force(problem).objective)
+    else:
+        assert sol.status in (MipStatus.TIME_LIMIT, MipStatus.FEASIBLE)
+
+
+def test_a_guarded_solve_keeps_its_soft_limit_in_the_parent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HiGHS may be where it does not ask the callback: the parent judges the child's last
+    solution at the soft limit, by its value against `run_on_from`."""
+    problem = packing_problem(1, n_cols=40, n_rows=15, integral=True)
+    best = HighsBackend().solve(problem)
+    ones = np.flatnonzero(best.x > 0.5)
+    seen: dict[str, object] = {}
+
+    def fake_run(*args: object, **kwargs: object) -> object:
+        seen.update(kwargs)
+        return best
+
+    monkeypatch.setattr(highs_module, "GUARD_ABOVE_COLUMNS", 0)
+    monkeypatch.setattr(deadline, "available", lambda: True)
+    monkeypatch.setattr(deadline, "run", fake_run)
+    HighsBackend().solve_stoppable(
+        problem,
+        stop=threading.Event(),
+        time_limit=60.0,
+        soft_limit=5.0,
+        run_on_from=best.objective,
+    )
+    assert seen["seconds"] == 60.0
+    assert seen["soft"] == 5.0
+    run_on = seen["run_on"]
+    assert callable(run_on)
+    assert run_on(ones)
+    assert not run_on(ones[:-1])
+    assert not run_on(None)
 
 
 @pytest.mark.parametrize("proof", [True, False])

@@ -213,6 +213,8 @@ class ConcurrentBackend(Backend, Protocol):
         proof: bool = True,
         incumbent: float | None = None,
         give_up_below: float | None = None,
+        soft_limit: float | None = None,
+        run_on_from: float | None = None,
     ) -> MipSolution:
         """Like :meth:`Backend.solve`, but giving up (status time limit) once `stop` is set.
 
@@ -227,6 +229,10 @@ class ConcurrentBackend(Backend, Protocol):
         With `give_up_below`, only a solution worth at least that is wanted: the backend may
         stop as soon as its bound proves there is none, with status infeasible and the best
         solution it had found below that value, if any.
+
+        With `soft_limit` (seconds, below `time_limit`), the backend stops then as at a time
+        limit, unless it holds a solution worth at least `run_on_from`: it may then go on
+        until `time_limit`.
         """
         ...
 
