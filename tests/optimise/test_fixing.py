@@ -974,3 +974,65 @@ def test_the_relaxation_reports_its_solution() -> None:
     assert lp.col_value.shape == (problem.n_cols,)
     assert lp.central  # interior point, at this size
     assert float(problem.objective @ lp.col_value) == pytest.approx(lp.objective, abs=1e-6)
+
+
+class SoftLimitRecording(RecordingConcurrent):
+    """:class:`RecordingConcurrent` that also takes a soft limit, recording what each round's
+    MIP was given: target, columns, time limit, soft limit and the value to run on from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[tuple[float | None, int, float | None, float | None, float | None]] = []
+
+    def solve_stoppable(  # type: ignore[override]
+        self,
+        problem: MipProblem,
+        *,
+        stop: threading.Event,
+        time_limit: float | None = None,
+        target: float | None = None,
+        proof: bool = True,
+        incumbent: float | None = None,
+        give_up_below: float | None = None,
+        soft_limit: float | None = None,
+        run_on_from: float | None = None,
+    ) -> MipSolution:
+        with self.lock:
+            self.asked.append((target, problem.n_cols, time_limit, soft_limit, run_on_from))
+        return self.inner.solve(problem, time_limit=time_limit, target=target)
+
+
+@pytest.mark.parametrize("run_on_limit", [None, 30.0, 120.0])
+def test_full_rounds_may_run_on_past_the_level_limit_when_one_short(
+    run_on_limit: float | None,
+) -> None:
+    """Only a full round's "no" settles the level, so only full rounds may run on: told to stop
+    at the level's limit unless one short of their target, with the later limit as their own.
+    A limit no later than the level's changes nothing."""
+    problem = triangles_and_wedge(4)  # bound 6, optimum 4: full 6, a look for 5, full 5
+    backend = SoftLimitRecording()
+    outcome = solve_level(
+        backend,
+        problem,
+        np.ones(problem.n_cols, dtype=bool),
+        integral=True,
+        start=None,
+        time_limit=60.0,
+        tighten=False,
+        run_on_limit=run_on_limit,
+    )
+    assert outcome.solution.objective == pytest.approx(4.0)
+    asked = sorted(backend.asked, key=lambda a: (-(a[0] or 0.0), a[1]))
+    assert [(target, cols) for target, cols, *_ in asked] == [(6, 12), (5, 12), (5, 13)]
+    for target, cols, time_limit, soft, near in asked:
+        assert time_limit is not None
+        if run_on_limit is None or run_on_limit <= 60.0 or (target, cols) == (5, 12):
+            assert soft is None
+            assert near is None
+            assert time_limit <= 60.0
+        else:
+            assert target is not None
+            assert soft is not None
+            assert near is not None
+            assert soft <= 60.0 < time_limit <= run_on_limit
+            assert near == pytest.approx(target - 1.0, abs=1e-4)

@@ -286,6 +286,7 @@ def solve_level(
     hand_over: bool = False,
     relaxation: LpSolution | None = None,
     probe: bool = False,
+    run_on_limit: float | None = None,
 ) -> LevelSolution:
     """Maximise `problem` over the columns in `alive`, shrinking it by reduced-cost fixing.
 
@@ -322,6 +323,12 @@ def solve_level(
         For a level whose rounds are not tightened: whether the round at the bound rounded
         down, when the incumbent is worth one less, first searches for feasibility on rows
         tightened for it (its MIP keeps the level's own rows; see :class:`_Run`).
+    run_on_limit
+        Seconds, from the call, beyond `time_limit`: a full round of an integral level whose
+        MIP holds a solution one short of its target when `time_limit` is reached may run on
+        until then, since either of its answers settles the level (a solution at the target,
+        or the proof that there is none). Only with a
+        :class:`~possible.optimise.backend.ConcurrentBackend`.
 
     Returns
     -------
@@ -358,7 +365,17 @@ def solve_level(
             else:
                 support = lp.col_value >= SUPPORT_MIN
         ladder = _Ladder(
-            backend, sub, lag, time_limit, began, tighten, ones, hand_over, probe, support
+            backend,
+            sub,
+            lag,
+            time_limit,
+            began,
+            tighten,
+            ones,
+            hand_over,
+            probe,
+            support,
+            run_on_limit,
         )
         try:
             outcome, columns = ladder.climb_down(state)
@@ -493,8 +510,10 @@ class _Ladder:
         hand_over: bool = False,
         probe: bool = False,
         support: NDArray[np.bool_] | None = None,
+        run_on_limit: float | None = None,
     ) -> None:
         self.backend = backend
+        self.run_on_limit = run_on_limit
         self.hand_over = hand_over
         self.probe = probe
         self.support = support
@@ -643,6 +662,8 @@ class _Ladder:
             self.support,
         )
         time_limit = _left(self.time_limit, self.began)
+        # Only a full round's "no" settles the level (a finish round already maximises).
+        run_on = _left(self.run_on_limit, self.began) if round_.full and below else None
         stop = threading.Event()
         future: Future[MipSolution] = Future()
         if not self.concurrent:
@@ -650,7 +671,7 @@ class _Ladder:
         else:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="possible-round")
-            future = self._pool.submit(run, stop, time_limit)
+            future = self._pool.submit(run, stop, time_limit, run_on)
         self._running.append((round_, future, stop))
 
     def close(self) -> None:
@@ -712,7 +733,15 @@ class _Run:
     give_up_below: float | None = None
     support: NDArray[np.bool_] | None = None
 
-    def __call__(self, stop: threading.Event, time_limit: float | None) -> MipSolution:
+    def __call__(
+        self, stop: threading.Event, time_limit: float | None, run_on: float | None = None
+    ) -> MipSolution:
+        """Decide the round within `time_limit` seconds, or `run_on` (see below) if later.
+
+        The round's MIP, if it comes to one, may run on past `time_limit` until `run_on`
+        while it holds a solution one short of the target (see ``run_on_limit`` in
+        :func:`solve_level`).
+        """
         began = time.perf_counter()
         tried: list[MipSolution] = []
         if (
@@ -765,6 +794,8 @@ class _Run:
                 target,
                 incumbent=self.incumbent,
                 give_up_below=self.give_up_below,
+                run_on=_left(run_on, began),
+                run_on_from=target - 1.0 - self.tolerance,
             )
         if not tried:
             return sol
@@ -872,12 +903,15 @@ def _stoppable(
     proof: bool = True,
     incumbent: float | None = None,
     give_up_below: float | None = None,
+    run_on: float | None = None,
+    run_on_from: float | None = None,
 ) -> MipSolution:
     """Solve `problem` over the columns in `keep`; give up once `stop` is set, if possible.
 
     Only a concurrent backend can be stopped, and told that no proof is wanted (`proof`),
-    what the caller already holds (`incumbent`) or that nothing worth less than
-    `give_up_below` is wanted; others solve to the end.
+    what the caller already holds (`incumbent`), that nothing worth less than
+    `give_up_below` is wanted, or that it may run on past `time_limit` until `run_on` seconds
+    while it holds a solution worth `run_on_from`; others solve to the end.
     """
     if (
         isinstance(backend, ConcurrentBackend)
@@ -889,6 +923,10 @@ def _stoppable(
         told: dict[str, float] = {} if incumbent is None else {"incumbent": incumbent}
         if give_up_below is not None:
             told["give_up_below"] = give_up_below
+        if run_on is not None and time_limit is not None and run_on > time_limit:
+            told["soft_limit"] = time_limit
+            told["run_on_from"] = -math.inf if run_on_from is None else run_on_from
+            time_limit = run_on
         sol = backend.solve_stoppable(
             restrict(problem, keep),
             stop=stop,

@@ -86,7 +86,9 @@ IMPROVE_TIME_SHARE = 0.5
 search (see :mod:`possible.optimise.neighbourhood`), should the rounds not settle the first
 level in the rest. With chains of 6, HiGHS' rounds settle pools of 500 patients in 20 to 130 s
 but have not beaten the seed at 1,000 patients in 170 s, where the search from the seed finds
-better solutions within seconds."""
+better solutions within seconds. A round that holds a solution one short of its target when
+its share runs out goes on instead (see ``run_on_limit`` in
+:func:`possible.optimise.fixing.solve_level`)."""
 
 Progress = Callable[[str], None]
 
@@ -253,7 +255,12 @@ def solve(
         first_limit=first_limit,
     )
     timings["solve"] = time.perf_counter() - t0  # wall time: rounds may run side by side
-    if search_until is not None and status is Status.FEASIBLE and values[0] != bounds[0]:
+    if (
+        search_until is not None
+        and status is Status.FEASIBLE
+        and values[0] != bounds[0]
+        and search_until > time.perf_counter()  # a round may have run on to the end
+    ):
         t0 = time.perf_counter()
         say("looking for better solutions near the best found")
         x, status = _improve_first_level(
@@ -502,6 +509,13 @@ def _lexicographic(
                 hand_over=i == 0 and first_limit is not None,
                 relaxation=relaxation,
                 probe=not tighten,
+                # A round one short of its target at the first level's share of the time may
+                # use the search's share too (see `solve_level`).
+                run_on_limit=(
+                    began + time_limit - time.perf_counter()
+                    if i == 0 and first_limit is not None and time_limit is not None
+                    else None
+                ),
             )
             sol = outcome.solution
             found = loops(form, sol.x) if form.unbounded_chains and sol.x.size else []
