@@ -663,7 +663,7 @@ class _Ladder:
         )
         time_limit = _left(self.time_limit, self.began)
         # Only a full round's "no" settles the level (a finish round already maximises).
-        run_on = _left(self.run_on_limit, self.began) if round_.full and below else None
+        run_on = _left(self.run_on_limit, self.began) if round_.full and below is not None else None
         stop = threading.Event()
         future: Future[MipSolution] = Future()
         if not self.concurrent:
