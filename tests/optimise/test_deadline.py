@@ -120,6 +120,9 @@ def test_at_its_soft_limit_a_child_is_asked_to_stop_unless_run_on_holds() -> Non
 
     assert deadline.run(_until_cancelled, (), seconds=60.0, soft=0.0, run_on=never) == "stopped"
     assert len(judged) == 1
+    # Judged at the soft limit itself, not only when the deadline comes.
+    assert deadline.run(_until_cancelled, (), seconds=60.0, soft=0.3, run_on=never) == "stopped"
+    assert len(judged) == 2
     # Allowed to run on, the child is not asked: it runs to its deadline and is killed there.
     out = deadline.run(_until_cancelled, (), seconds=0.5, soft=0.0, run_on=lambda last: True)
     assert isinstance(out, deadline.Killed)

@@ -984,7 +984,7 @@ class SoftLimitRecording(RecordingConcurrent):
         super().__init__()
         self.asked: list[tuple[float | None, int, float | None, float | None, float | None]] = []
 
-    def solve_stoppable(  # type: ignore[override]
+    def solve_stoppable(
         self,
         problem: MipProblem,
         *,

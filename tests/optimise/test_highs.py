@@ -154,24 +154,30 @@ def test_feasibility_jump_is_left_out_only_where_it_would_overrun_the_limit(
 
 
 @pytest.mark.parametrize(
-    ("incumbent", "time_limit", "gives_up"),
+    ("incumbent", "time_limit", "soft_limit", "gives_up"),
     [
-        (0.0, 60.0, True),
-        (0.0, HOPELESS_BELOW, False),  # time enough to try
-        (None, 60.0, False),  # nothing held: any solution helps
-        (0.0, None, False),  # no time limit: the proof is wanted
+        (0.0, 60.0, None, True),
+        (0.0, HOPELESS_BELOW, None, False),  # time enough to try
+        (None, 60.0, None, False),  # nothing held: any solution helps
+        (0.0, None, None, False),  # no time limit: the proof is wanted
+        (0.0, HOPELESS_BELOW, 60.0, True),  # only the soft limit is sure
     ],
 )
 def test_a_huge_mip_is_not_started_when_a_solution_is_held_and_time_is_short(
     incumbent: float | None,
     time_limit: float | None,
+    soft_limit: float | None,
     gives_up: bool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("possible.optimise.highs.PRESOLVE_MAX_COLUMNS", 0)
     problem = packing_problem(0, n_cols=24, n_rows=10, integral=True)
     sol = HighsBackend().solve_stoppable(
-        problem, stop=threading.Event(), time_limit=time_limit, incumbent=incumbent
+        problem,
+        stop=threading.Event(),
+        time_limit=time_limit,
+        incumbent=incumbent,
+        soft_limit=soft_limit,
     )
     if gives_up:
         assert sol.status is MipStatus.TIME_LIMIT
@@ -182,11 +188,15 @@ def test_a_huge_mip_is_not_started_when_a_solution_is_held_and_time_is_short(
 
 
 @pytest.mark.parametrize(
-    ("run_on_from", "runs_on"),
-    [(math.inf, False), (-math.inf, True)],
+    ("soft_limit", "run_on_from", "runs_on"),
+    [
+        (0.0, math.inf, False),
+        (0.0, -math.inf, True),
+        (30.0, math.inf, True),  # it ends long before its soft limit
+    ],
 )
 def test_a_soft_limit_stops_a_solve_unless_its_best_is_near(
-    run_on_from: float, runs_on: bool
+    soft_limit: float, run_on_from: float, runs_on: bool
 ) -> None:
     # HiGHS does not settle this one in presolve, so it asks the interrupt callback.
     problem = packing_problem(0, n_cols=40, n_rows=20, integral=True)
@@ -194,7 +204,7 @@ def test_a_soft_limit_stops_a_solve_unless_its_best_is_near(
         problem,
         stop=threading.Event(),
         time_limit=60.0,
-        soft_limit=0.0,
+        soft_limit=soft_limit,
         run_on_from=run_on_from,
     )
     if runs_on:

@@ -707,6 +707,14 @@ def test_the_rounds_keep_the_whole_time_when_there_is_no_cycle_to_search_around(
     # All of the 60 s left after seeding, or half of it (no assertion on elapsed time: the
     # seeding pass would have to take 15 s for the first to fail).
     assert first > 45.0 if whole else first <= 30.0
+    # With half, a round one short of its target may run on into the other half.
+    seeding_run_on, first_run_on = (call["run_on_limit"] for call in level_calls)
+    assert seeding_run_on is None
+    if whole:
+        assert first_run_on is None
+    else:
+        assert isinstance(first_run_on, float)
+        assert first_run_on > 45.0
 
 
 def test_a_seeded_solve_with_long_chains_is_still_optimal(

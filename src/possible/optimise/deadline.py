@@ -315,7 +315,8 @@ def run(
     try:
         while True:
             now = time.monotonic()
-            if soft_at is not None and now >= soft_at:
+            # As at the limit, progress already sent is read before the child is judged.
+            if soft_at is not None and now >= soft_at and not answers.poll():
                 soft_at = None
                 stop_now = run_on is None or not run_on(last)
             else:

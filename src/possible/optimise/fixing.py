@@ -662,7 +662,10 @@ class _Ladder:
             self.support,
         )
         time_limit = _left(self.time_limit, self.began)
-        # Only a full round's "no" settles the level (a finish round already maximises).
+        # Only a full round's "no" settles the level (a finish round already maximises). A
+        # full round started beside another may run on too, though once the one ahead runs
+        # on its answer no longer matters: which is ahead when the time comes is not known
+        # when rounds start, and a look ahead of it often fails within seconds.
         run_on = _left(self.run_on_limit, self.began) if round_.full and below is not None else None
         stop = threading.Event()
         future: Future[MipSolution] = Future()
@@ -925,7 +928,7 @@ def _stoppable(
             told["give_up_below"] = give_up_below
         if run_on is not None and time_limit is not None and run_on > time_limit:
             told["soft_limit"] = time_limit
-            told["run_on_from"] = -math.inf if run_on_from is None else run_on_from
+            told["run_on_from"] = math.inf if run_on_from is None else run_on_from
             time_limit = run_on
         sol = backend.solve_stoppable(
             restrict(problem, keep),

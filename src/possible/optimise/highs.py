@@ -323,7 +323,9 @@ class HighsBackend:
         """
         held = incumbent is not None and time_limit is not None
         huge = problem.n_cols > PRESOLVE_MAX_COLUMNS
-        if held and huge and time_limit is not None and time_limit < HOPELESS_BELOW:
+        # A MIP that may run on past a soft limit is only sure of the soft limit.
+        sure = time_limit if soft_limit is None or time_limit is None else soft_limit
+        if held and huge and sure is not None and sure < HOPELESS_BELOW:
             return MipSolution(MipStatus.TIME_LIMIT, np.zeros(0), math.nan, math.nan, 0.0)
         return self._solve(
             problem,
@@ -449,16 +451,18 @@ class HighsBackend:
         below = threading.Event()
         if give_up_below is not None:
             _give_up_below(h, give_up_below, below)
+        soft: tuple[float, Callable[[], bool]] | None = None
         if soft_limit is not None:
-            _stop_unless_near(h, soft_limit, math.inf if run_on_from is None else run_on_from)
+            near = math.inf if run_on_from is None else run_on_from
+            soft = (time.perf_counter() + soft_limit, _stop_unless_near(h, soft_limit, near))
         # Starts are not passed on: with a user solution, HiGHS 1.16 can finish "optimal" with
         # the right objective value but hand back other column values (seen on a 17-column
         # PICEF model: objective 35.5, columns worth 34). The check below guards against it.
         began = time.perf_counter()
-        if stop is None:
+        if stop is None and soft is None:
             h.run()
         else:
-            _run_stoppable(h, stop)
+            _run_stoppable(h, threading.Event() if stop is None else stop, soft)
         seconds = time.perf_counter() - began
         model_status = h.getModelStatus()
         info = h.getInfo()
@@ -618,23 +622,32 @@ def _give_up_below(h: highspy.Highs, value: float, below: threading.Event) -> No
     h.cbMipInterrupt.subscribe(check)
 
 
-def _stop_unless_near(h: highspy.Highs, seconds: float, near: float) -> None:
+def _stop_unless_near(h: highspy.Highs, seconds: float, near: float) -> Callable[[], bool]:
     """Make `h` stop once `seconds` have passed, unless its best solution is worth `near`.
 
-    Checked at HiGHS' MIP-interrupt callback, which it asks between nodes. A round whose MIP
+    Checked at HiGHS' MIP-interrupt callback, which it asks between nodes. Presolve and the
+    root LP do not ask it, so the function returned tells whether the best solution found so
+    far is worth `near`, for :func:`_run_stoppable` to judge by the clock. A round whose MIP
     holds a solution one short of its target has one answer left to give, and either answer
     settles the level: a solution at the target, or the proof that there is none. On
     kep_solver's uk_500_1 with chains of 6 the round at the bound held 345 well within half of
     a 170 s limit and found 346 at 126 s; the neighbourhood search it used to hand over to at
     half time had not found 346 in the 85 s left (see docs/engine.md).
     """
+    best = -math.inf
 
     def check(event: highspy.highs.HighsCallbackEvent) -> None:
         out = event.data_out
         if out.running_time >= seconds and not out.mip_primal_bound >= near:
             event.interrupt()
 
+    def improved(event: highspy.highs.HighsCallbackEvent) -> None:
+        nonlocal best
+        best = max(best, float(event.data_out.objective_function_value))
+
     h.cbMipInterrupt.subscribe(check)
+    h.cbMipImprovingSolution.subscribe(improved)
+    return lambda: best >= near
 
 
 def _give_back_free_memory() -> None:
@@ -666,16 +679,30 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
-def _run_stoppable(h: highspy.Highs, stop: threading.Event) -> None:
-    """Run HiGHS, interrupting it as soon as `stop` is set."""
+def _run_stoppable(
+    h: highspy.Highs,
+    stop: threading.Event,
+    soft: tuple[float, Callable[[], bool]] | None = None,
+) -> None:
+    """Run HiGHS, interrupting it as soon as `stop` is set.
+
+    With `soft`, a :func:`time.perf_counter` reading and a test: HiGHS is also interrupted
+    once the clock passes that reading, unless the test then holds (it is asked once).
+    """
     h.HandleUserInterrupt = True
     finished = threading.Event()
 
     def watch() -> None:
+        soft_at = None if soft is None else soft[0]
         while not finished.is_set():
             if stop.wait(0.02):
                 h.cancelSolve()  # type: ignore[no-untyped-call]
                 return
+            if soft is not None and soft_at is not None and time.perf_counter() >= soft_at:
+                soft_at = None
+                if not soft[1]():
+                    h.cancelSolve()  # type: ignore[no-untyped-call]
+                    return
 
     watcher = threading.Thread(target=watch, name="highs-stop", daemon=True)
     watcher.start()
