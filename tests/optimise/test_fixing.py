@@ -238,7 +238,9 @@ def test_a_level_with_every_column_fixed_selects_nothing() -> None:
 
 
 class RecordingConcurrent:
-    """HiGHS behind the concurrent seam, recording each round and whether it was stopped.
+    """HiGHS behind the concurrent seam, recording each round and whether it was stopped, and
+    what each round's MIP was given (`asked`: target, columns, time limit, soft limit and the
+    value to run on from).
 
     Rounds below `slow_below` wait (up to 5 s) for their stop signal before solving, so a test
     can tell that an unneeded round was stopped rather than merely finished.
@@ -248,6 +250,7 @@ class RecordingConcurrent:
         self.inner = HighsBackend(threads=None)
         self.slow_below = slow_below
         self.rounds: list[tuple[float | None, int, bool]] = []
+        self.asked: list[tuple[float | None, int, float | None, float | None, float | None]] = []
         self.lock = threading.Lock()
 
     name = "recording"
@@ -270,7 +273,11 @@ class RecordingConcurrent:
         proof: bool = True,
         incumbent: float | None = None,
         give_up_below: float | None = None,
+        soft_limit: float | None = None,
+        run_on_from: float | None = None,
     ) -> MipSolution:
+        with self.lock:
+            self.asked.append((target, problem.n_cols, time_limit, soft_limit, run_on_from))
         if target is not None and target < self.slow_below and stop.wait(5.0):
             with self.lock:
                 self.rounds.append((target, problem.n_cols, True))
@@ -976,32 +983,6 @@ def test_the_relaxation_reports_its_solution() -> None:
     assert float(problem.objective @ lp.col_value) == pytest.approx(lp.objective, abs=1e-6)
 
 
-class SoftLimitRecording(RecordingConcurrent):
-    """:class:`RecordingConcurrent` that also takes a soft limit, recording what each round's
-    MIP was given: target, columns, time limit, soft limit and the value to run on from."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.asked: list[tuple[float | None, int, float | None, float | None, float | None]] = []
-
-    def solve_stoppable(
-        self,
-        problem: MipProblem,
-        *,
-        stop: threading.Event,
-        time_limit: float | None = None,
-        target: float | None = None,
-        proof: bool = True,
-        incumbent: float | None = None,
-        give_up_below: float | None = None,
-        soft_limit: float | None = None,
-        run_on_from: float | None = None,
-    ) -> MipSolution:
-        with self.lock:
-            self.asked.append((target, problem.n_cols, time_limit, soft_limit, run_on_from))
-        return self.inner.solve(problem, time_limit=time_limit, target=target)
-
-
 @pytest.mark.parametrize("run_on_limit", [None, 30.0, 120.0])
 def test_full_rounds_may_run_on_past_the_level_limit_when_one_short(
     run_on_limit: float | None,
@@ -1010,7 +991,7 @@ def test_full_rounds_may_run_on_past_the_level_limit_when_one_short(
     at the level's limit unless one short of their target, with the later limit as their own.
     A limit no later than the level's changes nothing."""
     problem = triangles_and_wedge(4)  # bound 6, optimum 4: full 6, a look for 5, full 5
-    backend = SoftLimitRecording()
+    backend = RecordingConcurrent()
     outcome = solve_level(
         backend,
         problem,
