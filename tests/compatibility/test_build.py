@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 
 import numpy as np
 import pytest
@@ -173,7 +174,11 @@ def test_scores_keep_their_breakdown_and_use_mismatch_and_waiting_time() -> None
             patient("p2", listed=dt.date(2025, 1, 1), age=70),
             patient("own"),
         ],
-        [donor("d", "own", age=45, hla=HLA)],  # a full match for both patients
+        [
+            donor("d", "own", age=45, hla=HLA),  # a full match for both patients
+            donor("d1", "p1", G.AB, age=60),  # 15 years from d
+            donor("d2", "p2", G.AB, age=70),  # 25 years from d
+        ],
     )
     compat = build_arcs(pool, scoring="uk", as_of=dt.date(2026, 1, 1))
     arcs = compat.pool.arcs
@@ -189,7 +194,7 @@ def test_scores_keep_their_breakdown_and_use_mismatch_and_waiting_time() -> None
         "age difference": 3.0,
     }
     assert got["p2"]["sensitisation"] == 0.0
-    assert got["p2"]["age difference"] == 0.0  # 25 years apart: no bonus
+    assert got["p2"]["age difference"] == 0.0  # the donors 25 years apart: no bonus
     assert got["p2"]["waiting time"] == pytest.approx(1.0, abs=0.01)
     assert np.allclose(arcs.score, sum(arcs.parts.values()))
     assert compat.explain("d", "p1").mismatch == ("000", 1)
@@ -366,14 +371,49 @@ def test_the_pool_build_arcs_returns_carries_the_run_date_it_used() -> None:
     assert graph.n_pairs == 1  # the pair of "own", whose donor d may give
 
 
-def test_the_uk_age_bonus_is_for_less_than_twenty_years_apart() -> None:
+def test_the_uk_age_bonus_compares_the_two_donors_at_most_twenty_years_apart() -> None:
+    # The UK compares the donor giving with the patient's own donor, who gives onward, in
+    # completed years: 20 years apart earns the bonus, 21 does not. The patients' own ages
+    # (here 80) play no part.
     pool = Pool.build(
-        [patient("p20", age=25), patient("p19", age=26), patient("own")],
-        [donor("d", "own", age=45)],
+        [
+            patient("p20", age=80),
+            patient("p21", age=80),
+            patient("closest", age=80),
+            patient("withdrawn-own", age=80),
+            patient("no-donor", age=80),
+            patient("own"),
+        ],
+        [
+            donor("d", "own", age=45.9),
+            donor("d-p20", "p20", G.AB, age=65.5),
+            donor("d-p21", "p21", G.AB, age=66.0),
+            donor("far", "closest", G.AB, age=70),
+            donor("near", "closest", G.AB, age=50),
+            donor("gone", "withdrawn-own", G.AB, age=45, status=DonorStatus.WITHDRAWN),
+            donor("ndd", None, age=40),
+        ],
     )
     compat = build_arcs(pool, scoring="uk")
-    assert compat.explain("d", "p20").breakdown["age difference"] == 0.0
-    assert compat.explain("d", "p19").breakdown["age difference"] == 3.0
+
+    def bonus(did: str, pid: str) -> float:
+        return compat.explain(did, pid).breakdown["age difference"]
+
+    assert bonus("d", "p20") == 3.0  # 45 and 65 in completed years
+    assert bonus("d", "p21") == 0.0  # 45 and 66
+    assert bonus("d", "closest") == 3.0  # scored with "near", who may give onward
+    assert bonus("d", "withdrawn-own") == 0.0  # a withdrawn donor gives nothing onward
+    assert bonus("d", "no-donor") == 0.0  # no second donor to compare with
+    assert bonus("ndd", "p20") == 0.0  # 40 and 65
+    assert bonus("ndd", "closest") == 3.0  # 40 and 50
+    facts = compat.facts.values["donor_age_difference"]
+    arcs = compat.pool.arcs
+    by_arc = {
+        (compat.pool.donors[int(i)].id, compat.pool.patients[int(j)].id): float(v)
+        for i, j, v in zip(arcs.donor, arcs.patient, facts, strict=True)
+    }
+    assert by_arc[("d", "closest")] == 5.0
+    assert math.isnan(by_arc[("d", "no-donor")])
 
 
 def test_consent_is_checked_against_a_real_run_date_only() -> None:

@@ -32,7 +32,7 @@ def test_uk_policy_breakdown_by_hand() -> None:
             cpra=[0.0, 0.9, 0.99, NAN],
             waiting_years=[0.5, 3.0, 12.0, NAN],
             mismatch_level=[1, 2, 4, NAN],
-            age_difference=[5, 25, 19.9, NAN],
+            donor_age_difference=[5, 25, 20, NAN],  # completed years: 20 is within
         )
     )
     got = {k: v.tolist() for k, v in parts.items()}

@@ -553,7 +553,9 @@ def build_arcs(
     found_d, found_p = np.nonzero(exclusion == Exclusion.COMPATIBLE)
     arc_d: NDArray[np.int32] = found_d.astype(np.int32)
     arc_p: NDArray[np.int32] = found_p.astype(np.int32)
-    facts = _facts(pool, new_patients, typings, patient_typings, arc_d, arc_p, as_of, table)
+    facts = _facts(
+        pool, new_patients, typings, patient_typings, arc_d, arc_p, as_of, table, own, donor_off
+    )
     parts = policy.score(facts)
     total = np.zeros(arc_d.shape[0])
     for v in parts.values():
@@ -655,6 +657,35 @@ def _check_dates(patients: Sequence[Patient], as_of: dt.date) -> None:
         raise ValidationErrors(errors)
 
 
+def _donor_age_difference(
+    donors: Sequence[Donor],
+    n_patients: int,
+    own: NDArray[np.int64],
+    donor_off: NDArray[np.bool_],
+    arc_d: NDArray[np.int32],
+    arc_p: NDArray[np.int32],
+) -> NDArray[np.float64]:
+    """Per arc, completed years between the giving donor and the patient's own donor.
+
+    The patient's own donor is the one who gives onward in the exchange. A patient with several
+    donors who may give is scored with the one closest in age: an arc's points cannot depend on
+    which of them the exchange uses next. NaN when no age is known on one side.
+    """
+    years = np.array([np.nan if d.age is None else math.floor(d.age) for d in donors])
+    giving = np.flatnonzero((own >= 0) & ~donor_off & ~np.isnan(years))
+    giving = giving[np.argsort(own[giving], kind="stable")]
+    per_patient = np.bincount(own[giving], minlength=n_patients)
+    width = max(int(per_patient.max(initial=0)), 1)
+    # One row per patient: the ages of their donors who may give, NaN-padded.
+    ages = np.full((n_patients, width), np.nan)
+    first = np.cumsum(per_patient) - per_patient
+    slot = np.arange(giving.shape[0]) - np.repeat(first, per_patient)
+    ages[own[giving], slot] = years[giving]
+    gaps = np.abs(years[arc_d][:, None] - ages[arc_p])
+    out: NDArray[np.float64] = np.fmin.reduce(gaps, axis=1)  # NaN only where all are NaN
+    return out
+
+
 def _facts(
     pool: Pool,
     patients: Sequence[Patient],
@@ -664,6 +695,8 @@ def _facts(
     arc_p: NDArray[np.int32],
     as_of: dt.date | None,
     table: Nomenclature,
+    own: NDArray[np.int64],
+    donor_off: NDArray[np.bool_],
 ) -> ArcFacts:
     """Every fact a scoring component may use, per arc."""
 
@@ -710,6 +743,9 @@ def _facts(
         "patient_age": patient_age,
         "donor_age": donor_age,
         "age_difference": np.abs(donor_age - patient_age),
+        "donor_age_difference": _donor_age_difference(
+            donors, len(patients), own, donor_off, arc_d, arc_p
+        ),
         "mismatch_a": known(counts[0]),
         "mismatch_b": known(counts[1]),
         "mismatch_dr": known(counts[2]),

@@ -1,9 +1,10 @@
 """Arc scoring policies: how many points each compatible transplant is worth, and why.
 
 A policy is a points table: a list of *components*, each giving points from one fact about the
-transplant (the patient's sensitisation, waiting time, the HLA mismatch level, the donor-patient
-age difference, ...). Every arc keeps its points per component, so a coordinator can see why
-one transplant scored more than another. Policies are read from TOML or JSON::
+transplant (the patient's sensitisation, waiting time, the HLA mismatch level, the age
+difference between the two donors of an exchange, ...). Every arc keeps its points per
+component, so a coordinator can see why one transplant scored more than another. Policies are
+read from TOML or JSON::
 
     name = "my-programme"
     description = "Points used by my programme since 2026"
@@ -63,6 +64,10 @@ FACTS = {
     "patient_age": "the patient's age in years",
     "donor_age": "the donor's age in years",
     "age_difference": "absolute donor-patient age difference in years",
+    "donor_age_difference": (
+        "completed years between the giving donor and the patient's own donor (the closest"
+        " in age of those who may give)"
+    ),
     "mismatch_a": "HLA-A mismatches (0 to 2)",
     "mismatch_b": "HLA-B mismatches (0 to 2)",
     "mismatch_dr": "HLA-DR mismatches (0 to 2)",
