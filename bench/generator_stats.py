@@ -95,6 +95,36 @@ def patient_densities(pool: Any) -> list[tuple[int, str, float]]:
     return out
 
 
+ABO_GIVES = {"O": ("O", "A", "B", "AB"), "A": ("A", "AB"), "B": ("B", "AB"), "AB": ("AB",)}
+"""Blood groups each donor group gives to (no A2 rule)."""
+
+
+def hla_ceilings(pool: Any) -> list[tuple[int, str, float]]:
+    """(band index, blood group, the largest density the patient's own cPRA allows) per patient.
+
+    cPRA is the share of donors, drawn like the reference panel, that the patient's antibodies
+    rule out. A cPRA recorded in whole percent as c is at least c - 0.005, so at most
+    1 - c + 0.005 of such donors are HLA-compatible, and the patient's expected density is at
+    most that share of the ABO-compatible donors among the others (own donors left out).
+    """
+    n_p = len(pool.patients)
+    groups = dict.fromkeys(GROUPS, 0)
+    own = np.zeros((n_p, len(GROUPS)), dtype=np.int64)
+    for donor in pool.donors:
+        groups[donor.blood_group.value] += 1
+        if donor.patient is not None:
+            own[pool.patient_index(donor.patient), GROUPS.index(donor.blood_group.value)] += 1
+    out = []
+    for j, p in enumerate(pool.patients):
+        g = p.blood_group.value
+        gives = [k for k, dg in enumerate(GROUPS) if g in ABO_GIVES[dg]]
+        others = len(pool.donors) - int(own[j].sum())
+        abo = sum(groups[GROUPS[k]] - int(own[j, k]) for k in gives)
+        hla = min(1.0, 1.0 - float(p.cpra) + 0.005)
+        out.append((band_of(float(p.cpra)), g, hla * abo / others if others else 0.0))
+    return out
+
+
 def summarise(rows: Iterable[tuple[int, str, float]]) -> dict[str, Any]:
     """Mean density and patient count per (band, group) cell, per band, and band shares."""
     cells: dict[tuple[int, str], list[float]] = {}
@@ -258,7 +288,9 @@ patients:
    at least one ABO-compatible donor and for patients whose donors are all ABO-incompatible.
 3. **HLA typings.** Everyone gets two haplotypes drawn from the HLA frequencies shipped with
    `possible`; about half are written as serological antigens (`A2`) and half as two-field
-   alleles (`A*02:01`), as laboratories send them.
+   alleles (`A*02:01`), as laboratories send them. Someone whose two C alleles both belong to
+   groups without serology (the frequencies' `other`) is typed with such an allele (`C*17:01`,
+   ...), as a lab would report it, so the crossmatch knows the C locus was typed.
 4. **Unacceptable antigens**, added one at a time (common antigens more often, never one the
    patient carries) until the patient's cPRA against the shipped reference panel reaches the
    target band. The patient's recorded cPRA is the one actually reached, not the target.
@@ -412,6 +444,50 @@ def render_doc(doc: dict[str, Any]) -> str:
             " out below the UK's."
         )
         lines.append("")
+        lines += para(
+            "**The most a consistent crossmatch allows.** A cPRA recorded as c (whole percent)"
+            " means the patient's antibodies rule out at least c - 0.005 of donors drawn like"
+            " the reference panel, so at most 1 - c + 0.005 of them are HLA-compatible. Times"
+            " the share of ABO-compatible donors among the others, that is the largest"
+            " density any generator can reach in which arcs follow from a virtual crossmatch"
+            " and donors are drawn like the panel, as possible's are (column *ceiling*,"
+            " averaged over each cell's patients, from each generator's own pools):"
+        )
+        ceilings = {
+            (c["band"], c["group"]): (u["mean"], o["mean"])
+            for c, u, o in zip(
+                comp["cells"],
+                doc["uk"]["hla_ceiling"],
+                doc["possible"]["hla_ceiling"],
+                strict=True,
+            )
+        }
+        lines += [
+            "| cPRA band | group | UK density | ceiling, UK pools | possible density"
+            " | ceiling, possible pools |",
+            "| --- | --- | ---: | ---: | ---: | ---: |",
+        ]
+        above = 0
+        for c in top_failing:
+            uk_ceiling, our_ceiling = ceilings[(c["band"], c["group"])]
+            above += c["uk"]["mean"] > uk_ceiling
+            lines.append(
+                f"| {c['band']} | {c['group']} | {_num(c['uk']['mean'])} | {_num(uk_ceiling)}"
+                f" | {_num(c['possible']['mean'])} | {_num(our_ceiling)} |"
+            )
+        lines.append("")
+        lines += para(
+            f"In {above} of these {len(top_failing)} cells the UK generator's density is above"
+            " the ceiling its own patients' cPRAs allow: its arcs are drawn from the published"
+            " compatibility chances, independently of cPRA, and at the top those chances exceed"
+            " the share of donors that cPRA leaves compatible. A generator whose arcs come from"
+            " a virtual crossmatch consistent with the recorded cPRA cannot reach them there"
+            " without changing the cPRA mix or the rule that the pool's donors are drawn like"
+            " the reference panel."
+            if above
+            else "Every one of these cells is within the ceiling, so a consistent crossmatch"
+            " could reach the UK density there; the gap is possible's."
+        )
     lines += [
         "### By cPRA band and patient blood group",
         "",
@@ -500,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"no uk_*.json in {args.instances}: run bench/make_instances.py first")
 
     uk_rows: list[tuple[int, str, float]] = []
+    uk_ceilings: list[tuple[int, str, float]] = []
+    ours_ceilings: list[tuple[int, str, float]] = []
     uk_inputs = []
     uk_top: dict[str, int] = {}
     pairs = []
@@ -508,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
         pool = possible.read_pool(path)
         rows = patient_densities(pool)
         uk_rows += rows
+        uk_ceilings += hla_ceilings(pool)
         add_counts(uk_top, top_cpra(pool))
         n, seed = (int(x) for x in UK_NAME.match(path.name).groups())  # type: ignore[union-attr]
         pairs.append((n, seed))
@@ -533,6 +612,7 @@ def main(argv: list[str] | None = None) -> int:
             pool = build_arcs(clinical_pool(n, seed=seed)).pool
             rows = patient_densities(pool)
             ours_rows += rows
+            ours_ceilings += hla_ceilings(pool)
             add_counts(ours_top, top_cpra(pool))
             for p in pool.patients:
                 if float(p.cpra) >= BANDS[-2][0]:
@@ -560,6 +640,8 @@ def main(argv: list[str] | None = None) -> int:
     uk["top_cpra"] = uk_top
     ours["top_cpra"] = ours_top
     ours["high_cpra_hla_limited"] = high
+    uk["hla_ceiling"] = summarise(uk_ceilings)["cells"]
+    ours["hla_ceiling"] = summarise(ours_ceilings)["cells"]
     doc = {
         "what": "mean arc density per (cPRA band, patient blood group): UK generator vs possible",
         "definition": (
