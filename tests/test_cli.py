@@ -202,12 +202,35 @@ def test_clinical_pool_end_to_end(runner: CliRunner, tmp_path: Path) -> None:
             "transplant", "sensitisation", "waiting time", "HLA mismatch", "age difference"
         }  # fmt: skip
         assert abs(sum(t["breakdown"].values()) - t["score"]) < 1e-9
+    assert "gave no points" not in result.stderr  # generated pools record matching runs
     # The same file and policy give the same result, byte for byte.
     again = runner.invoke(app, ["solve", str(path), "--json", "--objective", "score"])
     strip = [json.loads(r.stdout) for r in (result, again)]
     for d in strip:
         del d["timings"]
     assert strip[0] == strip[1]
+
+
+def test_a_scoring_component_whose_fact_no_record_holds_is_reported(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    # The uk policy counts waiting in matching runs; a file that records none gets no waiting
+    # points, and says so rather than scoring everyone zero in silence.
+    path = tmp_path / "clinical.json"
+    args = ["generate", "--clinical", "--patients", "30", "--seed", "3", "-o", str(path)]
+    assert runner.invoke(app, args).exit_code == 0
+    doc = json.loads(path.read_text())
+    for patient in doc["patients"]:
+        del patient["matching_runs"]
+    path.write_text(json.dumps(doc))
+    result = runner.invoke(app, ["solve", str(path), "--json", "--objective", "score"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "note: scoring component 'waiting time' gave no points: 'matching_runs' is not known"
+        in result.stderr
+    )
+    for e in json.loads(result.stdout)["exchanges"]:
+        assert all(t["breakdown"]["waiting time"] == 0 for t in e["transplants"])
 
 
 def test_clinical_pool_with_transplants_scoring(runner: CliRunner, tmp_path: Path) -> None:

@@ -192,6 +192,12 @@ def solve(
             result.policy["a2_max_titre"] = a2_max_titre
             if compat.cpra_computed:
                 result.policy["cpra_panel"] = str(panel) if panel is not None else "shipped"
+            for name, fact in compat.unscored().items():
+                typer.echo(
+                    f"note: scoring component {name!r} gave no points: {fact!r} is not known"
+                    " for any transplant (not recorded in the pool)",
+                    err=True,
+                )
         result.timings["total"] = time.perf_counter() - began
         if output is not None:
             write_result_json(result, output, timings=not no_timings)

@@ -135,6 +135,9 @@ class Patient:
     date_of_birth
         If recorded, the date `age` was worked out from (at the pool's run date); kept so
         that a pool written and read again for a later run gets the age at that run.
+    matching_runs
+        How many earlier matching runs of the programme the patient has been in, if known
+        (the UK scheme counts waiting time this way).
     """
 
     id: str
@@ -153,6 +156,7 @@ class Patient:
     declined_donors: tuple[str, ...] = ()
     max_donor_age: float | None = None
     date_of_birth: dt.date | None = None
+    matching_runs: int | None = None
 
     def __post_init__(self) -> None:
         _check_id(self.id, "patient")
@@ -171,6 +175,11 @@ class Patient:
                 f"previous transplants {self.previous_transplants!r} is not a count",
                 record=self.id,
                 field="previous_transplants",
+            )
+        runs = self.matching_runs
+        if runs is not None and (isinstance(runs, bool) or not isinstance(runs, int) or runs < 0):
+            raise ValidationError(
+                f"matching runs {runs!r} is not a count", record=self.id, field="matching_runs"
             )
         titre = self.anti_a_titre
         if titre is not None and (

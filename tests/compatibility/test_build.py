@@ -170,8 +170,8 @@ def test_when_the_a2_rule_does_not_open_an_arc_the_reason_says_why() -> None:
 def test_scores_keep_their_breakdown_and_use_mismatch_and_waiting_time() -> None:
     pool = Pool.build(
         [
-            patient("p1", listed=dt.date(2023, 1, 1), age=40, cpra=0.97),
-            patient("p2", listed=dt.date(2025, 1, 1), age=70),
+            patient("p1", listed=dt.date(2023, 1, 1), age=40, cpra=0.97, matching_runs=12),
+            patient("p2", listed=dt.date(2025, 1, 1), age=70, matching_runs=4),
             patient("own"),
         ],
         [
@@ -189,13 +189,15 @@ def test_scores_keep_their_breakdown_and_use_mismatch_and_waiting_time() -> None
     assert got["p1"] == {
         "transplant": 1.0,
         "sensitisation": 10.0,
-        "waiting time": pytest.approx(3.0, abs=0.01),
+        "waiting time": 3.0,  # 12 earlier runs
         "HLA mismatch": 10.0,  # level 1: 000
         "age difference": 3.0,
     }
     assert got["p2"]["sensitisation"] == 0.0
     assert got["p2"]["age difference"] == 0.0  # the donors 25 years apart: no bonus
-    assert got["p2"]["waiting time"] == pytest.approx(1.0, abs=0.01)
+    assert got["p2"]["waiting time"] == 1.0
+    assert compat.facts.values["waiting_years"][0] == pytest.approx(3.0, abs=0.01)
+    assert compat.unscored() == {}
     assert np.allclose(arcs.score, sum(arcs.parts.values()))
     assert compat.explain("d", "p1").mismatch == ("000", 1)
 

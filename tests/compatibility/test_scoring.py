@@ -30,7 +30,7 @@ def test_uk_policy_breakdown_by_hand() -> None:
     parts = policy.score(
         facts(
             cpra=[0.0, 0.9, 0.99, NAN],
-            waiting_years=[0.5, 3.0, 12.0, NAN],
+            matching_runs=[2, 12, 48, NAN],
             mismatch_level=[1, 2, 4, NAN],
             donor_age_difference=[5, 25, 20, NAN],  # completed years: 20 is within
         )
@@ -39,7 +39,7 @@ def test_uk_policy_breakdown_by_hand() -> None:
     assert got == {
         "transplant": [1, 1, 1, 1],
         "sensitisation": [0, 5, 10, 0],
-        "waiting time": [0.5, 3.0, 10.0, 0],  # capped at 10; unknown earns nothing
+        "waiting time": [0.5, 3.0, 10.0, 0],  # a quarter per run, capped at 10; unknown: none
         "HLA mismatch": [10, 5, 0, 0],
         "age difference": [3, 0, 3, 0],
     }

@@ -269,6 +269,10 @@ def test_given_arcs_that_records_merely_leave_open_are_kept(
         ({"previous_transplants": 1.0}, True),  # JSON Schema's integers include 1.0
         ({"anti_a_titre": 8.0}, True),
         ({"previous_transplants": 1.5}, False),
+        ({"matching_runs": 3}, True),
+        ({"matching_runs": None}, True),  # not recorded
+        ({"matching_runs": -1}, False),
+        ({"matching_runs": "3"}, False),
         ({"unacceptable": []}, True),
     ],
 )

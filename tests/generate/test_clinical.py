@@ -41,6 +41,8 @@ def test_records_are_consistent() -> None:
         assert all(own[d] != p.id for d in p.declined_donors)
         assert p.listed is not None
         assert p.listed <= pool.as_of  # type: ignore[operator]
+        # One run a quarter since listing.
+        assert p.matching_runs == (pool.as_of - p.listed).days * 4 // 365  # type: ignore[operator]
         assert (p.anti_a_titre is not None) == (p.blood_group in (BloodGroup.O, BloodGroup.B))
     for d in pool.donors:
         assert d.consent is not None

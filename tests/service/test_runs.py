@@ -3,6 +3,8 @@ consent withdrawal, reproducibility and restarts."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 from typing import Any
 
@@ -10,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from possible.registry.models import Donor, MatchRun, Patient
-from possible.registry.runs import execute_run
+from possible.registry.runs import execute_run, snapshot_pool
 from registry_app import Api, make_app
 
 POLICY = {"max_cycle": 3, "max_chain": 2, "objective": "transplants", "scoring": "uk"}
@@ -91,6 +93,27 @@ def test_rerunning_a_snapshot_gives_the_identical_result(api: Api) -> None:
     assert again["snapshot_digest"] == first["snapshot_digest"]
     assert again["result_digest"] == first["result_digest"]
     assert api.get("admin", "/exchanges", params={"run_id": again["id"]}).json() == []
+
+
+def test_each_patient_carries_the_runs_they_were_in_and_reruns_do_not_count(api: Api) -> None:
+    first = run(api)
+    assert api.post("admin", f"/match-runs/{first['id']}/rerun").status_code == 202
+    api.wait()
+    with api.app.state.db.session() as session:
+        row = session.get(MatchRun, first["id"])
+        assert row is not None
+        before = json.loads(row.snapshot)["patients"]
+        pool = snapshot_pool(session, dt.date.today())
+    assert before
+    assert all(p["matching_runs"] == 0 for p in before)  # the first run had none behind it
+    in_first = {p["id"] for p in before}
+    # Those left unmatched are in the next snapshot, with one run behind them (not two: the
+    # rerun reproduced the first run and gave no one a new chance).
+    assert pool.patients
+    assert {p.id: p.matching_runs for p in pool.patients} == {
+        p.id: int(p.id in in_first) for p in pool.patients
+    }
+    assert any(p.matching_runs == 1 for p in pool.patients)
 
 
 def accept_all(api: Api, exchange: dict[str, Any]) -> dict[str, Any]:

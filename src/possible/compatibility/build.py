@@ -160,6 +160,24 @@ class Compatibility:
     table: Nomenclature
     facts: ArcFacts
 
+    def unscored(self) -> dict[str, str]:
+        """Components of the policy that give no arc any points because their fact is unknown.
+
+        Returns
+        -------
+        dict
+            Component name -> the fact it scores, for every component whose fact is not known
+            for any arc (a pool that records no ``matching_runs``, say). Empty when the pool has
+            no arcs: nothing is scored, so nothing is missing.
+        """
+        out: dict[str, str] = {}
+        for component in self.policy.components:
+            fact = component.fact
+            values = self.facts.values.get(fact) if fact is not None else None
+            if fact is not None and values is not None and values.size and np.isnan(values).all():
+                out[component.name] = fact
+        return out
+
     def counts(self) -> dict[str, int]:
         """How many donor-patient pairs fall under each :class:`Exclusion`."""
         found = np.bincount(self.exclusion.ravel(), minlength=len(Exclusion))
@@ -740,6 +758,7 @@ def _facts(
         "cpra": per_patient([p.cpra for p in patients]),
         "waiting_years": per_patient(waiting),
         "dialysis_years": per_patient(dialysis),
+        "matching_runs": per_patient([p.matching_runs for p in patients]),
         "patient_age": patient_age,
         "donor_age": donor_age,
         "age_difference": np.abs(donor_age - patient_age),

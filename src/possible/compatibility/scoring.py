@@ -61,6 +61,7 @@ FACTS = {
     "cpra": "the patient's cPRA (0 to 1)",
     "waiting_years": "years since the patient was listed, at the run date",
     "dialysis_years": "years since the patient started dialysis, at the run date",
+    "matching_runs": "earlier matching runs the patient has been in",
     "patient_age": "the patient's age in years",
     "donor_age": "the donor's age in years",
     "age_difference": "absolute donor-patient age difference in years",

@@ -296,6 +296,7 @@ def _patient(
         ),
         max_donor_age=f.get("max_donor_age", parse_age),
         date_of_birth=born,
+        matching_runs=f.get("matching_runs", _count),
     )
     f.check()
     return patient
@@ -565,6 +566,7 @@ _PATIENT_CLINICAL = (
     "declined_donors",
     "max_donor_age",
     "date_of_birth",
+    "matching_runs",
 )
 _DONOR_CLINICAL = ("centre", "subgroup", "hla", "status", "consent", "date_of_birth")
 # Every key a version 2 record may have (version 1 records may carry others, ignored).

@@ -148,6 +148,9 @@ PATIENT_AGE = (52.0, 13.0, 18.0, 80.0)
 """Patients' age in years: mean, standard deviation, lowest, highest (normal, clipped)."""
 DONOR_AGE = (47.0, 11.0, 18.0, 75.0)
 """Donors' age in years: mean, standard deviation, lowest, highest (normal, clipped)."""
+RUNS_PER_YEAR = 4
+"""Matching runs a year (the UK scheme runs quarterly): a patient has been in one per quarter
+since listing."""
 LISTED_YEARS = 4.0
 """Patients joined the programme uniformly up to this many years before the run."""
 ON_DIALYSIS = 0.7
@@ -297,6 +300,7 @@ def clinical_pool(
                 if dialysis[j]
                 else None,
                 previous_transplants=int(previous[j]),
+                matching_runs=int(listed_days[j] * RUNS_PER_YEAR // 365),
                 anti_a_titre=int(titres[j]) if group in (BloodGroup.O, BloodGroup.B) else None,
                 declined_donors=tuple(donor_ids[i] for i in declined[j]),
             )

@@ -34,6 +34,7 @@ __all__ = [
     "cpra_band",
     "create_run",
     "execute_run",
+    "matching_runs",
     "result_digest",
     "snapshot_pool",
 ]
@@ -53,6 +54,7 @@ def snapshot_pool(session: Session, as_of: dt.date) -> Pool:
     """Build the pool a run would use now: active patients, and active consenting donors.
 
     A paired donor is in only with their patient; a patient only with at least one donor.
+    Each patient carries how many earlier runs they were in (:func:`matching_runs`).
     """
     donors = [
         d
@@ -68,19 +70,39 @@ def snapshot_pool(session: Session, as_of: dt.date) -> Pool:
     donors = [d for d in donors if d.patient_id is None or d.patient_id in patients]
     with_donor = {d.patient_id for d in donors if d.patient_id is not None}
     known = {d.id for d in donors}
+    runs = matching_runs(session)
     return Pool.build(
-        [_domain_patient(p, as_of, known) for p in patients.values() if p.id in with_donor],
+        [
+            _domain_patient(p, as_of, known, runs.get(p.id, 0))
+            for p in patients.values()
+            if p.id in with_donor
+        ],
         [_domain_donor(d, as_of) for d in donors],
         clinical_arcs=True,
         as_of=as_of,
     )
 
 
+def matching_runs(session: Session) -> dict[str, int]:
+    """How many earlier matching runs each patient has been in.
+
+    A run counts when it finished (``done``) and is not a rerun: a rerun reproduces an earlier
+    run from its snapshot and gives no one a new chance of a match. The count is read from the
+    runs' own snapshots, so it is the record of who was actually in each run.
+    """
+    counts: dict[str, int] = {}
+    done = select(MatchRun.snapshot).where(MatchRun.status == "done", MatchRun.rerun_of.is_(None))
+    for snapshot in session.scalars(done):
+        for patient in json.loads(snapshot).get("patients", []):
+            counts[patient["id"]] = counts.get(patient["id"], 0) + 1
+    return counts
+
+
 def _age(born: dt.date | None, as_of: dt.date) -> float | None:
     return None if born is None else round((as_of - born).days / 365.25, 2)
 
 
-def _domain_patient(p: Patient, as_of: dt.date, donors: set[str]) -> DomainPatient:
+def _domain_patient(p: Patient, as_of: dt.date, donors: set[str], runs: int) -> DomainPatient:
     return DomainPatient(
         p.id,
         BloodGroup.parse(p.blood_group),
@@ -96,6 +118,7 @@ def _domain_patient(p: Patient, as_of: dt.date, donors: set[str]) -> DomainPatie
         anti_a_titre=p.anti_a_titre,
         declined_donors=tuple(d for d in p.declined_donors if d in donors),
         max_donor_age=p.max_donor_age,
+        matching_runs=runs,
     )
 
 
