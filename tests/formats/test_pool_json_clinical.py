@@ -122,6 +122,24 @@ def test_every_bad_record_is_reported_and_nothing_is_read(tmp_path: Path) -> Non
         assert message in line
 
 
+def test_a_record_check_does_not_hide_the_fields_already_found_bad() -> None:
+    # The record's own checks (a subgroup against its group, a plausible limit) run when it is
+    # built, after its fields are read: their errors join the fields', one record each side.
+    doc = json.loads(GOLDEN.read_text())
+    doc["patients"][0].update(listed="2024-13-45", max_donor_age=0, hla=["A2", "Foo"])
+    doc["donors"][0].update(consent="never", subgroup="A1")  # an O donor
+    with pytest.raises(ValidationErrors) as info:
+        read_pool_json(json.dumps(doc))
+    found = {(e.record, e.field) for e in info.value.errors}
+    assert found == {
+        ("P1", "hla[1]"),
+        ("P1", "listed"),
+        ("P1", "max_donor_age"),
+        ("D1", "consent"),
+        ("D1", "subgroup"),
+    }
+
+
 def test_version_1_files_may_not_use_version_2_keys() -> None:
     doc = {"format": "possible.pool", "version": 1, "as_of": "2026-01-01"}
     doc.update({"patients": [], "donors": [], "arcs": []})

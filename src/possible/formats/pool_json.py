@@ -273,7 +273,10 @@ def _patient(
     declined = f.call(
         expect_list, record.get("declined_donors", []), record_id=pid, field="declined_donors"
     )
-    patient = Patient(
+    # The record's own checks (a subgroup against its group, plausible limits) join the
+    # field errors found so far, rather than hiding them.
+    patient = f.call(
+        Patient,
         pid,
         group,
         cpra,
@@ -299,6 +302,7 @@ def _patient(
         matching_runs=f.get("matching_runs", _count),
     )
     f.check()
+    assert patient is not None  # no error was kept, so the record was built
     return patient
 
 
@@ -317,7 +321,8 @@ def _donor(
         donor = Donor(did, patient, group, f.get("age", parse_age))
         f.check()
         return donor
-    donor = Donor(
+    donor = f.call(
+        Donor,
         did,
         patient,
         group,
@@ -330,6 +335,7 @@ def _donor(
         date_of_birth=born,
     )
     f.check()
+    assert donor is not None  # no error was kept, so the record was built
     return donor
 
 
