@@ -318,9 +318,10 @@ def _donor(
     patient = f.get("patient", _text_id)
     group = f.get("blood_group", parse_blood_group)
     if not clinical:
-        donor = Donor(did, patient, group, f.get("age", parse_age))
+        plain = f.call(Donor, did, patient, group, f.get("age", parse_age))
         f.check()
-        return donor
+        assert plain is not None  # no error was kept, so the record was built
+        return plain
     donor = f.call(
         Donor,
         did,
