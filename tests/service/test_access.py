@@ -101,6 +101,25 @@ def test_invalid_input_gets_422_naming_the_field(api: Api) -> None:
     assert r.json()["detail"][0]["loc"][-1] == "blood_group"
 
 
+def test_a_subgroup_of_another_blood_group_is_refused_where_it_is_typed(api: Api) -> None:
+    # Stored, it would be refused by every run's snapshot and stop the whole programme's runs.
+    bad = {**NEW_PATIENT, "blood_group": "B", "subgroup": "A2"}
+    r = api.post("north", "/patients", json=bad)
+    assert r.status_code == 422
+    assert "subgroup A2 is impossible for blood group B" in r.json()["detail"]
+    assert api.get("north", f"/patients/{NEW_PATIENT['id']}").status_code == 404
+    # A correction is judged with the fields it leaves as they are.
+    assert api.post("north", "/patients", json={**NEW_PATIENT, "blood_group": "A"}).is_success
+    r = api.patch("north", f"/patients/{NEW_PATIENT['id']}", json={"version": 1, "subgroup": "A1B"})
+    assert r.status_code == 422
+    assert "field 'subgroup'" in r.json()["detail"]
+    r = api.patch("north", f"/patients/{NEW_PATIENT['id']}", json={"version": 1, "subgroup": "A2"})
+    assert r.status_code == 200
+    r = api.post("north", "/donors", json={"id": "ND9", "blood_group": "O", "subgroup": "A1"})
+    assert r.status_code == 422
+    assert "record 'ND9'" in r.json()["detail"]
+
+
 def test_concurrent_edits_lose_no_update(api: Api) -> None:
     api.post("north", "/patients", json=NEW_PATIENT)
     first = api.patch("north", "/patients/NP1", json={"version": 1, "cpra": 0.3})

@@ -14,6 +14,8 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from possible.domain import SUBGROUPS
+from possible.errors import ValidationError
 from possible.registry.lifecycle import (
     break_exchange,
     move_person,
@@ -133,6 +135,21 @@ def _patch(
     audit(session, actor, "update", kind, row.id, fields=sorted(changes))
 
 
+def _check_subgroup(record: str, blood_group: str | None, subgroup: str | None) -> None:
+    """Refuse a subgroup of another blood group (A2 for a group B patient, say).
+
+    Such a record would be stored and then refused by every matching run's snapshot, so one
+    typo would stop the whole programme's runs: it is refused here, where it is typed.
+    """
+    if subgroup is None or blood_group is None or SUBGROUPS[subgroup].value == blood_group:
+        return
+    raise ValidationError(
+        f"subgroup {subgroup} is impossible for blood group {blood_group}",
+        record=record,
+        field="subgroup",
+    )
+
+
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
 
@@ -168,6 +185,7 @@ def create_patient(body: PatientIn, actor: Writer, session: SessionDep) -> Patie
     """Register a patient at the coordinator's centre (state: referral)."""
     if session.get(Patient, body.id) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"patient {body.id!r} already exists")
+    _check_subgroup(body.id, body.blood_group, body.subgroup)
     row = Patient(
         **body.model_dump(exclude={"centre_id"}), centre_id=_centre(actor, body.centre_id)
     )
@@ -192,7 +210,11 @@ def update_patient(
 ) -> Patient:
     """Correct a patient's record; the previous values are kept."""
     row: Patient = _get(session, actor, Patient, patient_id)
-    _patch(session, actor, row, "patient", body.version, body.model_dump(exclude_unset=True))
+    changes = body.model_dump(exclude_unset=True)
+    _check_subgroup(
+        row.id, changes.get("blood_group", row.blood_group), changes.get("subgroup", row.subgroup)
+    )
+    _patch(session, actor, row, "patient", body.version, changes)
     return row
 
 
@@ -241,6 +263,7 @@ def create_donor(body: DonorIn, actor: Writer, session: SessionDep) -> Donor:
     centre = _centre(actor, body.centre_id)
     if body.patient_id is not None:
         _get(session, actor, Patient, body.patient_id)
+    _check_subgroup(body.id, body.blood_group, body.subgroup)
     row = Donor(**body.model_dump(exclude={"centre_id"}), centre_id=centre)
     row.status = "referral"
     session.add(row)
@@ -261,7 +284,11 @@ def read_donor(donor_id: str, actor: Carer, session: SessionDep) -> Donor:
 def update_donor(donor_id: str, body: DonorPatch, actor: Writer, session: SessionDep) -> Donor:
     """Correct a donor's record; the previous values are kept."""
     row: Donor = _get(session, actor, Donor, donor_id)
-    _patch(session, actor, row, "donor", body.version, body.model_dump(exclude_unset=True))
+    changes = body.model_dump(exclude_unset=True)
+    _check_subgroup(
+        row.id, changes.get("blood_group", row.blood_group), changes.get("subgroup", row.subgroup)
+    )
+    _patch(session, actor, row, "donor", body.version, changes)
     return row
 
 
