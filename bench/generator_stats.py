@@ -29,6 +29,7 @@ import re
 import sys
 import textwrap
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -95,10 +96,6 @@ def patient_densities(pool: Any) -> list[tuple[int, str, float]]:
     return out
 
 
-ABO_GIVES = {"O": ("O", "A", "B", "AB"), "A": ("A", "AB"), "B": ("B", "AB"), "AB": ("AB",)}
-"""Blood groups each donor group gives to (no A2 rule)."""
-
-
 def hla_ceilings(pool: Any) -> list[tuple[int, str, float]]:
     """(band index, blood group, the largest density the patient's own cPRA allows) per patient.
 
@@ -107,21 +104,19 @@ def hla_ceilings(pool: Any) -> list[tuple[int, str, float]]:
     1 - c + 0.005 of such donors are HLA-compatible, and the patient's expected density is at
     most that share of the ABO-compatible donors among the others (own donors left out).
     """
-    n_p = len(pool.patients)
-    groups = dict.fromkeys(GROUPS, 0)
-    own = np.zeros((n_p, len(GROUPS)), dtype=np.int64)
+    groups = Counter(d.blood_group for d in pool.donors)
+    own: dict[str, Counter[Any]] = {}
     for donor in pool.donors:
-        groups[donor.blood_group.value] += 1
         if donor.patient is not None:
-            own[pool.patient_index(donor.patient), GROUPS.index(donor.blood_group.value)] += 1
+            own.setdefault(donor.patient, Counter())[donor.blood_group] += 1
     out = []
-    for j, p in enumerate(pool.patients):
-        g = p.blood_group.value
-        gives = [k for k, dg in enumerate(GROUPS) if g in ABO_GIVES[dg]]
-        others = len(pool.donors) - int(own[j].sum())
-        abo = sum(groups[GROUPS[k]] - int(own[j, k]) for k in gives)
+    for p in pool.patients:
+        mine = own.get(p.id, Counter())
+        others = len(pool.donors) - mine.total()
+        abo = sum(n - mine[g] for g, n in groups.items() if g.can_give_to(p.blood_group))
         hla = min(1.0, 1.0 - float(p.cpra) + 0.005)
-        out.append((band_of(float(p.cpra)), g, hla * abo / others if others else 0.0))
+        density = hla * abo / others if others else 0.0
+        out.append((band_of(float(p.cpra)), p.blood_group.value, density))
     return out
 
 
