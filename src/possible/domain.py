@@ -30,6 +30,7 @@ __all__ = [
     "Patient",
     "PatientStatus",
     "Pool",
+    "check_subgroup",
 ]
 
 
@@ -269,21 +270,32 @@ MAX_SCORE = 1e9
 def _check_person(person: Patient | Donor) -> None:
     if person.age is not None and not (math.isfinite(person.age) and 0 <= person.age < _MAX_AGE):
         raise ValidationError(f"age {person.age!r} is not plausible", record=person.id, field="age")
-    if person.subgroup is not None:
-        group = SUBGROUPS.get(person.subgroup)
-        if group is None:
-            raise ValidationError(
-                f"unknown subgroup {person.subgroup!r} (expected A1, A2, A1B or A2B)",
-                record=person.id,
-                field="subgroup",
-            )
-        if person.blood_group is not None and group is not person.blood_group:
-            raise ValidationError(
-                f"subgroup {person.subgroup} is impossible for blood group "
-                f"{person.blood_group.value}",
-                record=person.id,
-                field="subgroup",
-            )
+    check_subgroup(person.id, person.blood_group, person.subgroup)
+
+
+def check_subgroup(record: str, blood_group: BloodGroup | None, subgroup: str | None) -> None:
+    """Refuse an unknown subgroup, or one of another blood group (A2 for group B, say).
+
+    Raises
+    ------
+    ValidationError
+        Naming `record` and the field ``subgroup``.
+    """
+    if subgroup is None:
+        return
+    group = SUBGROUPS.get(subgroup)
+    if group is None:
+        raise ValidationError(
+            f"unknown subgroup {subgroup!r} (expected A1, A2, A1B or A2B)",
+            record=record,
+            field="subgroup",
+        )
+    if blood_group is not None and group is not blood_group:
+        raise ValidationError(
+            f"subgroup {subgroup} is impossible for blood group {blood_group.value}",
+            record=record,
+            field="subgroup",
+        )
 
 
 def _clinical(record: Patient | Donor, basic: int, ignore: str = "") -> bool:

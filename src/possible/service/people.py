@@ -14,8 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from possible.domain import SUBGROUPS
-from possible.errors import ValidationError
+from possible.domain import BloodGroup, check_subgroup
 from possible.registry.lifecycle import (
     break_exchange,
     move_person,
@@ -136,18 +135,12 @@ def _patch(
 
 
 def _check_subgroup(record: str, blood_group: str | None, subgroup: str | None) -> None:
-    """Refuse a subgroup of another blood group (A2 for a group B patient, say).
+    """Refuse a subgroup of another blood group where it is typed.
 
-    Such a record would be stored and then refused by every matching run's snapshot, so one
-    typo would stop the whole programme's runs: it is refused here, where it is typed.
+    Stored, it would be refused by every matching run's snapshot, so one typo would stop the
+    whole programme's runs.
     """
-    if subgroup is None or blood_group is None or SUBGROUPS[subgroup].value == blood_group:
-        return
-    raise ValidationError(
-        f"subgroup {subgroup} is impossible for blood group {blood_group}",
-        record=record,
-        field="subgroup",
-    )
+    check_subgroup(record, None if blood_group is None else BloodGroup(blood_group), subgroup)
 
 
 def _plain(value: Any) -> Any:
