@@ -245,6 +245,24 @@ def test_clinical_pool_with_transplants_scoring(runner: CliRunner, tmp_path: Pat
     assert scores <= {1}
 
 
+def test_a_points_table_with_several_bad_lines_lists_each(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    table = tmp_path / "mine.toml"
+    table.write_text(
+        'name = "mine"\n'
+        '[[component]]\nname = "a"\nfact = "height"\nper_unit = 1\n'
+        '[[component]]\nname = "b"\npoints = -2\n'
+    )
+    pool = GOLDEN / "clinical_pool.json"
+    result = runner.invoke(app, ["solve", str(pool), "--scoring", str(table)])
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("possible: error:")]
+    assert len(errors) == 2
+    assert "component 'a': unknown fact 'height'" in errors[0]
+    assert "component 'b': points must be >= 0" in errors[1]
+
+
 def test_clinical_pool_with_bad_hla_lists_every_problem(runner: CliRunner, tmp_path: Path) -> None:
     doc = json.loads((GOLDEN / "clinical_pool.json").read_text())
     doc["patients"][0]["hla"].append("A*99:99:99:99:99")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from possible.domain import Pool
-from possible.errors import PossibleError, ValidationErrors
+from possible.errors import PossibleError
 
 if TYPE_CHECKING:
     from possible.compatibility import Compatibility
@@ -453,12 +453,11 @@ def _errors() -> Iterator[None]:
     """Turn the library's errors and unreadable files into a one-line message, exit 2."""
     try:
         yield
-    except ValidationErrors as err:
-        for line in err.lines()[:-1]:
-            typer.echo(f"possible: error: {line}", err=True)
-        _fail(err.lines()[-1])
     except PossibleError as err:
-        _fail(str(err))
+        *first, last = err.lines()
+        for line in first:
+            typer.echo(f"possible: error: {line}", err=True)
+        _fail(last)
     except OSError as err:
         name = f"{err.filename}: " if err.filename else ""
         _fail(f"{name}{err.strerror or err}")

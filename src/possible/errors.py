@@ -29,6 +29,10 @@ __all__ = [
 class PossibleError(Exception):
     """Base class of every error raised on purpose by `possible`."""
 
+    def lines(self) -> list[str]:
+        """One line per problem (a single one, unless the error gathers several)."""
+        return [str(self)]
+
 
 class InputError(PossibleError):
     """Bad input data.
@@ -114,7 +118,25 @@ class ValidationErrors(ValidationError):  # noqa: N818 - the plural of Validatio
 
 
 class PolicyError(PossibleError):
-    """A policy that cannot be applied (negative caps, unknown objective, ...)."""
+    """A policy that cannot be applied (negative caps, unknown objective, ...).
+
+    Parameters
+    ----------
+    message
+        What is wrong, in one line.
+    more
+        Further problems found in the same pass (a points table with several bad lines), so
+        that all can be fixed at once.
+    """
+
+    def __init__(self, message: str, *more: str) -> None:
+        self.problems = (message, *more)
+        n = len(more)
+        super().__init__(message + (f" (and {n} more problem{'s' * (n > 1)})" if n else ""))
+
+    def lines(self) -> list[str]:
+        """One line per problem."""
+        return list(self.problems)
 
 
 class SolverError(PossibleError):

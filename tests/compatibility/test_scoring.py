@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from possible.compatibility.scoring import ArcFacts, ScoringPolicy, scoring_policy
+from possible.compatibility.scoring import FACTS, ArcFacts, ScoringPolicy, scoring_policy
 from possible.errors import PolicyError
 
 
@@ -116,3 +116,21 @@ def test_a_policy_has_a_fingerprint_of_its_whole_table() -> None:
     assert uk.digest() != scoring_policy("transplants").digest()
     same_name = ScoringPolicy("uk", uk.description, uk.components[:1])
     assert same_name.digest() != uk.digest()
+
+
+def test_every_bad_component_of_a_table_is_reported_at_once() -> None:
+    doc = {
+        "component": [
+            {"name": "ok", "points": 1},
+            {"name": "a", "fact": "height", "per_unit": 1},
+            {"name": "b", "points": -2},
+        ]
+    }
+    with pytest.raises(PolicyError) as caught:
+        ScoringPolicy.from_mapping(doc, source="mine.toml")
+    assert caught.value.problems == (
+        "mine.toml: a scoring policy needs a 'name'",
+        "mine.toml: component 'a': unknown fact 'height' (known: " + ", ".join(sorted(FACTS)) + ")",
+        "mine.toml: component 'b': points must be >= 0 (scores are never negative)",
+    )
+    assert str(caught.value).endswith("needs a 'name' (and 2 more problems)")

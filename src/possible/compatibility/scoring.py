@@ -183,19 +183,30 @@ class ScoringPolicy:
         ------
         PolicyError
             Naming the component and key: an unknown fact, a negative number of points, a
-            component with no or with two kinds of rule, overlapping bands.
+            component with no or with two kinds of rule, overlapping bands. Every bad
+            component is reported (in ``PolicyError.problems``), not only the first.
         """
+        problems = []
         name = doc.get("name")
         if not isinstance(name, str) or not name:
-            raise PolicyError(f"{source}: a scoring policy needs a 'name'")
+            problems.append(f"{source}: a scoring policy needs a 'name'")
         raw = doc.get("component")
         if not isinstance(raw, list) or not raw:
-            raise PolicyError(f"{source}: a scoring policy needs at least one [[component]]")
-        components = tuple(_component(source, k, c) for k, c in enumerate(raw))
+            problems.append(f"{source}: a scoring policy needs at least one [[component]]")
+            raw = []
+        components = []
+        for k, line in enumerate(raw):
+            try:
+                components.append(_component(source, k, line))
+            except PolicyError as err:  # every bad line is reported, each with its first fault
+                problems.extend(err.problems)
         names = [c.name for c in components]
         if len(set(names)) != len(names):
-            raise PolicyError(f"{source}: component names must be unique, got {names}")
-        return cls(name, str(doc.get("description", "")), components)
+            problems.append(f"{source}: component names must be unique, got {names}")
+        if problems:
+            raise PolicyError(*problems)
+        assert isinstance(name, str)
+        return cls(name, str(doc.get("description", "")), tuple(components))
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> ScoringPolicy:
