@@ -120,6 +120,27 @@ def test_a_subgroup_of_another_blood_group_is_refused_where_it_is_typed(api: Api
     assert "record 'ND9'" in r.json()["detail"]
 
 
+def test_a_patient_may_decline_only_a_registered_donor(api: Api) -> None:
+    # An unknown id would be dropped by the run's snapshot: a typo would let the patient be
+    # offered the very donor they declined.
+    donor = api.get("south", "/donors").json()["items"][0]["id"]  # another centre's donor
+    r = api.post("north", "/patients", json={**NEW_PATIENT, "declined_donors": ["NOPE", donor]})
+    assert r.status_code == 422
+    assert r.json()["detail"] == (
+        f"record {NEW_PATIENT['id']!r}: field 'declined_donors': no registered donor 'NOPE':"
+        " a patient may decline only a registered donor"
+    )
+    assert api.get("north", f"/patients/{NEW_PATIENT['id']}").status_code == 404
+    r = api.post("north", "/patients", json={**NEW_PATIENT, "declined_donors": [donor]})
+    assert r.status_code == 201, r.text
+    r = api.patch(
+        "north", f"/patients/{NEW_PATIENT['id']}", json={"version": 1, "declined_donors": ["X1"]}
+    )
+    assert r.status_code == 422
+    assert "'X1'" in r.json()["detail"]
+    assert api.get("north", f"/patients/{NEW_PATIENT['id']}").json()["declined_donors"] == [donor]
+
+
 def test_concurrent_edits_lose_no_update(api: Api) -> None:
     api.post("north", "/patients", json=NEW_PATIENT)
     first = api.patch("north", "/patients/NP1", json={"version": 1, "cpra": 0.3})

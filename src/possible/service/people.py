@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from possible.domain import BloodGroup, check_subgroup
+from possible.errors import ValidationError
 from possible.registry.lifecycle import (
     break_exchange,
     move_person,
@@ -143,6 +144,22 @@ def _check_subgroup(record: str, blood_group: str | None, subgroup: str | None) 
     check_subgroup(record, None if blood_group is None else BloodGroup(blood_group), subgroup)
 
 
+def _check_declined(session: Session, record: str, declined: list[str] | None) -> None:
+    """Refuse a declined donor who is not registered.
+
+    A run's snapshot can only honour a decline of a donor it knows, so an id with a typo would
+    be dropped there and the patient offered the very donor they declined.
+    """
+    unknown = [d for d in dict.fromkeys(declined or ()) if session.get(Donor, d) is None]
+    if unknown:
+        raise ValidationError(
+            f"no registered donor {', '.join(map(repr, unknown))}: a patient may decline"
+            " only a registered donor",
+            record=record,
+            field="declined_donors",
+        )
+
+
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date) else value
 
@@ -179,6 +196,7 @@ def create_patient(body: PatientIn, actor: Writer, session: SessionDep) -> Patie
     if session.get(Patient, body.id) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"patient {body.id!r} already exists")
     _check_subgroup(body.id, body.blood_group, body.subgroup)
+    _check_declined(session, body.id, body.declined_donors)
     row = Patient(
         **body.model_dump(exclude={"centre_id"}), centre_id=_centre(actor, body.centre_id)
     )
@@ -207,6 +225,7 @@ def update_patient(
     _check_subgroup(
         row.id, changes.get("blood_group", row.blood_group), changes.get("subgroup", row.subgroup)
     )
+    _check_declined(session, row.id, changes.get("declined_donors"))
     _patch(session, actor, row, "patient", body.version, changes)
     return row
 
