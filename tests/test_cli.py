@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from possible.cli import app
 from possible.formats import read_pool
+from possible.hla.cpra import Panel, cpra
 
 GOLDEN = Path(__file__).parent / "formats" / "golden"
 
@@ -245,6 +246,31 @@ def test_clinical_pool_with_transplants_scoring(runner: CliRunner, tmp_path: Pat
     assert scores <= {1}
 
 
+def test_an_unrecorded_cpra_is_computed_with_abo_when_asked_and_shown(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    doc = json.loads((GOLDEN / "clinical_pool.json").read_text())
+    first = doc["patients"][0]
+    first.pop("cpra", None)
+    path = tmp_path / "pool.json"
+    path.write_text(json.dumps(doc))
+    cpras = []
+    for extra in ([], ["--cpra-with-abo"]):
+        result = runner.invoke(app, ["explain", str(path), first["id"], "--json", *extra])
+        assert result.exit_code == 0, result.output
+        shown = json.loads(result.stdout)
+        assert shown["cpra_source"].startswith("computed from the unacceptable antigens")
+        assert ("blood group included" in shown["cpra_source"]) == bool(extra)
+        cpras.append(shown["cpra"])
+        result = runner.invoke(app, ["solve", str(path), "--json", "--no-timings", *extra])
+        policy = json.loads(result.stdout)["policy"]
+        assert policy["cpra_computed_for"] == [p["id"] for p in doc["patients"] if "cpra" not in p]
+        assert policy["cpra_with_abo"] is bool(extra)
+    assert cpras[1] >= cpras[0]  # ABO can only rule out more panel donors
+    text = runner.invoke(app, ["explain", str(path), first["id"]]).stdout
+    assert f"  cPRA {cpras[0]:.1%} (computed from the unacceptable antigens" in text
+
+
 def test_a_points_table_with_several_bad_lines_lists_each(
     runner: CliRunner, tmp_path: Path
 ) -> None:
@@ -344,6 +370,8 @@ def test_explain_says_why_a_transplant_is_ruled_out_or_possible(
     assert doc["basis"] == ["ABO compatible", "virtual crossmatch negative"]
     assert doc["score"] == pytest.approx(sum(doc["breakdown"].values()))
     assert doc["mismatch"] == {"a_b_dr": "11?", "level": 0}  # DR typed on neither side
+    shipped = Panel.shipped()
+    shipped_cpra = round(float(cpra([["A2"]], shipped)[0]), 4)
     result = runner.invoke(app, ["explain", str(path), "p1", "--json"])
     assert json.loads(result.stdout) == {
         "patient": "p1",
@@ -353,7 +381,12 @@ def test_explain_says_why_a_transplant_is_ruled_out_or_possible(
         "compatible_donors": [],
         "compatible_but_cannot_give": {},
         "excluded": {"unacceptable_antigen": 1},
+        "cpra": shipped_cpra,
+        "cpra_source": "computed from the unacceptable antigens, against shipped panel "
+        f"{shipped.source.removeprefix('shipped panel ')}",
     }
+    result = runner.invoke(app, ["explain", str(path), "p1", "d1"])
+    assert "patient's cPRA" not in result.stdout  # shown where it scores: a possible arc
     result = runner.invoke(app, ["explain", str(path), "p9"])
     assert result.exit_code == 2
     assert "no patient 'p9'" in result.stderr
@@ -372,7 +405,9 @@ def test_solve_says_how_many_donors_each_rule_ruled_out_for_a_patient_with_none(
     }
     assert "excluded" not in unmatched["p2"]
     # Neither patient has a recorded cPRA, so the run names the panel that computed it.
-    assert json.loads(result.stdout)["policy"]["cpra_panel"] == "shipped"
+    policy = json.loads(result.stdout)["policy"]
+    assert policy["cpra_panel"] == Panel.shipped().source
+    assert policy["cpra_panel_digest"] == Panel.shipped().digest()
 
 
 def test_a_run_date_on_the_command_line_gives_ages_from_dates_of_birth(

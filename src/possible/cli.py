@@ -74,6 +74,14 @@ A2Option = Annotated[
         "anti-A titre is at most this. Off by default."
     ),
 ]
+CpraAboOption = Annotated[
+    bool,
+    typer.Option(
+        "--cpra-with-abo",
+        help="For a clinical pool: where cPRA is computed (not recorded), count panel donors "
+        "of an incompatible blood group as ruled out too (default: HLA only, as the UK's cRF).",
+    ),
+]
 AsOfOption = Annotated[
     str | None,
     typer.Option(
@@ -132,6 +140,7 @@ def solve(
     scoring: ScoringOption = None,
     panel: PanelOption = None,
     a2_max_titre: A2Option = None,
+    cpra_with_abo: CpraAboOption = False,
     as_of: AsOfOption = None,
 ) -> None:
     """Find the best cycles and chains of a pool.
@@ -159,6 +168,7 @@ def solve(
             "--scoring": scoring,
             "--panel": panel,
             "--a2-max-titre": a2_max_titre,
+            "--cpra-with-abo": cpra_with_abo or None,
         }
         given = [name for name, value in clinical_only.items() if value is not None]
         if given and not pool.clinical_arcs:
@@ -168,7 +178,9 @@ def solve(
             )
         if pool.clinical_arcs:
             t0 = time.perf_counter()
-            compat = _compatibility(pool, scoring, panel, a2_max_titre, run_date, file)
+            compat = _compatibility(
+                pool, scoring, panel, a2_max_titre, cpra_with_abo, run_date, file
+            )
             pool = compat.pool
             arc_seconds = time.perf_counter() - t0
         with _progress() as say:
@@ -182,7 +194,7 @@ def solve(
             )
         result.timings["read"] = read_seconds
         if compat is not None:
-            result = compat.explain_unmatched(result)
+            result = compat.explain_result(result)
             result.timings["compatibility"] = arc_seconds
             result.policy["scoring"] = compat.policy.name
             result.policy["scoring_digest"] = compat.policy.digest()
@@ -190,8 +202,6 @@ def solve(
                 result.policy["scoring_file"] = scoring
             result.policy["as_of"] = compat.as_of and compat.as_of.isoformat()
             result.policy["a2_max_titre"] = a2_max_titre
-            if compat.cpra_computed:
-                result.policy["cpra_panel"] = str(panel) if panel is not None else "shipped"
             for name, fact in compat.unscored().items():
                 typer.echo(
                     f"note: scoring component {name!r} gave no points: {fact!r} is not known"
@@ -220,6 +230,7 @@ def _compatibility(
     scoring: str | None,
     panel: Path | None,
     a2_max_titre: int | None,
+    cpra_with_abo: bool,
     day: dt.date | None,
     source: Path | None,
 ) -> Compatibility:
@@ -231,11 +242,15 @@ def _compatibility(
     with sourced(None if source is None else str(source)):  # errors in records name the file
         return build_arcs(
             pool,
-            rules=Rules(abo=AboRule(a2_max_titre=a2_max_titre)),
+            rules=Rules(AboRule(a2_max_titre=a2_max_titre), cpra_with_abo=cpra_with_abo),
             scoring=scoring or "uk",
             panel=reference,
             as_of=day,  # only a date asked for is checked; the file's own is the pool's
         )
+
+
+def _cpra_text(value: float, source: str) -> str:
+    return f"{value:.1%} ({source})"
 
 
 def _run_date(as_of: str | None) -> dt.date | None:
@@ -262,6 +277,7 @@ def explain(
     scoring: ScoringOption = None,
     panel: PanelOption = None,
     a2_max_titre: A2Option = None,
+    cpra_with_abo: CpraAboOption = False,
     as_of: AsOfOption = None,
 ) -> None:
     """Say why a donor can or cannot give to a patient, or which donors can.
@@ -281,7 +297,7 @@ def explain(
         pool = read_pool(_existing(file), as_of=run_date)
         if not pool.clinical_arcs:
             _fail(f"{file}: its arcs are given, not derived from clinical records")
-        compat = _compatibility(pool, scoring, panel, a2_max_titre, run_date, file)
+        compat = _compatibility(pool, scoring, panel, a2_max_titre, cpra_with_abo, run_date, file)
         for kind, wanted, index in (
             ("patient", patient, compat.pool.patient_index),
             ("donor", donor, compat.pool.donor_index),
@@ -303,6 +319,9 @@ def explain(
                 "breakdown": verdict.breakdown,
                 "mismatch": verdict.mismatch
                 and {"a_b_dr": verdict.mismatch[0], "level": verdict.mismatch[1]},
+                "facts": verdict.facts,
+                "cpra": verdict.sensitisation and verdict.sensitisation[0],
+                "cpra_source": verdict.sensitisation and verdict.sensitisation[1],
             }
             lines = [f"{donor} -> {patient}: {'possible' if verdict.compatible else 'ruled out'}"]
             lines += [f"  - {r}" for r in verdict.reasons]
@@ -313,6 +332,10 @@ def explain(
                 if verdict.mismatch is not None:
                     level = verdict.mismatch[1] or "unknown"
                     lines.append(f"  HLA mismatch {verdict.mismatch[0]}, level {level}")
+                facts = ", ".join(f"{k} {v:g}" for k, v in verdict.facts.items())
+                lines.append(f"  facts: {facts}")
+                if verdict.sensitisation is not None:
+                    lines.append(f"  patient's cPRA {_cpra_text(*verdict.sensitisation)}")
         else:
             doc = compat.patient_summary(patient)
             lines = [f"{patient}: {doc['status']}"]
@@ -320,6 +343,8 @@ def explain(
                 lines.append(f"  own donor {own}: {'; '.join(why) if why else 'may give'}")
             if not doc["can_join_an_exchange"]:
                 lines.append("  cannot join an exchange (not active, or no own donor who may give)")
+            if doc["cpra"] is not None:
+                lines.append(f"  cPRA {_cpra_text(doc['cpra'], doc['cpra_source'])}")
             givers = doc["compatible_donors"]
             lines.append(f"  {len(givers)} compatible donor(s) who can give")
             if givers:

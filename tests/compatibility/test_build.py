@@ -16,6 +16,7 @@ from possible.domain import Donor, DonorStatus, Patient, PatientStatus, Pool
 from possible.errors import ValidationErrors
 from possible.generate.clinical import clinical_pool
 from possible.hla.cpra import Panel
+from possible.optimise import solve
 
 DAY = dt.date(2026, 1, 1)
 HLA = ("A1", "A2", "B8", "B44", "DR17", "DR4")
@@ -236,6 +237,39 @@ def test_cpra_is_computed_only_where_not_recorded() -> None:
     compat = build_arcs(pool, panel=panel)
     assert [p.cpra for p in compat.pool.patients] == [0.5, 0.4]  # sorted: computed, given
     assert compat.cpra_computed == frozenset({"computed"})
+
+
+def test_a_proposal_says_what_its_points_were_counted_from_and_whence_the_cpra() -> None:
+    panel = Panel((("A1", "A2"), ("A2", "A3"), ("A3", "A11"), ("A1", "A24")), None, "hand")
+    pool = Pool.build(
+        [
+            patient("p1", cpra=None, unacceptable=("A2",), matching_runs=8),  # cPRA 2/4
+            patient("p2", cpra=0.3, matching_runs=2),
+        ],
+        [donor("d1", "p1", age=50), donor("d2", "p2", age=60)],
+    )
+    compat = build_arcs(pool, panel=panel, rules=Rules(cpra_with_abo=False))
+    result = compat.explain_result(solve(compat.pool, max_cycle=2, max_chain=0))
+    (exchange,) = result.exchanges
+    facts = {t.patient: dict(t.facts) for t in exchange.transplants}
+    # Only the facts the uk policy scores; d2 -> p1 is scored against p1's own donor d1.
+    assert facts["p1"] == {
+        "cpra": 0.5,
+        "matching_runs": 8.0,
+        "mismatch_level": 4.0,  # 2-2-2 mismatched
+        "donor_age_difference": 10.0,
+    }
+    assert facts["p2"]["cpra"] == 0.3
+    assert result.policy["cpra_computed_for"] == ["p1"]
+    assert result.policy["cpra_panel"] == "hand"
+    assert result.policy["cpra_panel_digest"] == panel.digest()
+    assert result.policy["cpra_with_abo"] is False
+    verdict = compat.explain("d2", "p1")
+    assert verdict.sensitisation == (0.5, "computed from the unacceptable antigens, against hand")
+    assert verdict.facts["cpra"] == 0.5
+    assert verdict.facts["donor_age"] == 60.0  # every known fact, not only the scored ones
+    summary = compat.patient_summary("p2")
+    assert (summary["cpra"], summary["cpra_source"]) == (0.3, "recorded")
 
 
 def test_all_bad_hla_names_are_reported_together() -> None:

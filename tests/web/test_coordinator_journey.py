@@ -93,6 +93,10 @@ def test_coordinator_admin_and_auditor_journey(page: Page) -> None:
     expect(page.locator("#run-progress")).to_be_visible()
     expect(page.locator("#run-phase")).to_contain_text("done")
     expect(page.locator("svg.diagram").first).to_be_visible()
+    # Each transplant says what its points were counted from.
+    first = page.locator("section.exchange").first
+    expect(first.get_by_role("columnheader", name="counted from")).to_be_visible()
+    expect(first.get_by_role("cell").filter(has_text="mismatch level").first).to_be_visible()
     expect(page.get_by_role("heading", name="Patients not matched", exact=True)).to_be_visible()
     shot(page, "06-run-result")
     page.get_by_role("link", name="Matching runs").click()

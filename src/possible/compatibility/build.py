@@ -50,7 +50,7 @@ from possible.hla.typing import (
     read_names,
     typed_loci,
 )
-from possible.optimise.result import MatchingResult, UnmatchedReason
+from possible.optimise.result import MatchingResult, Transplant, UnmatchedReason
 
 __all__ = ["Compatibility", "Exclusion", "Rules", "Verdict", "build_arcs", "given_arc_conflicts"]
 
@@ -112,6 +112,12 @@ class Verdict:
     mismatch
         HLA-A, -B, -DR mismatches written A-B-DR (``"110"``; ``"?"`` for a locus not typed on
         both sides) and the UK mismatch level (1 to 4; 0 if unknown), if compatible.
+    facts
+        What the points were counted from (cPRA, waiting, mismatches, ages: every fact of
+        :data:`~possible.compatibility.scoring.FACTS` known for the arc), if compatible.
+    sensitisation
+        The patient's cPRA and where it comes from (``"recorded"``, or the panel it was
+        computed against), or ``None`` where neither.
     """
 
     donor: str
@@ -122,6 +128,8 @@ class Verdict:
     score: float | None
     breakdown: dict[str, float]
     mismatch: tuple[str, int] | None = None
+    facts: dict[str, float] = field(default_factory=dict)
+    sensitisation: tuple[float, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +146,8 @@ class Compatibility:
         Boolean array ``(donors, patients)``: ABO-compatible only through the A2 rule.
     cpra_computed
         Ids of patients whose cPRA was computed here (it was not recorded).
+    cpra_panel
+        The reference panel those were computed against (``None`` if none was).
     policy
         The scoring policy.
     rules
@@ -152,6 +162,7 @@ class Compatibility:
     exclusion: NDArray[np.int8]
     by_a2: NDArray[np.bool_]
     cpra_computed: frozenset[str]
+    cpra_panel: Panel | None
     policy: ScoringPolicy
     rules: Rules
     as_of: dt.date | None
@@ -241,24 +252,70 @@ class Compatibility:
             "compatible_donors": usable,
             "compatible_but_cannot_give": blocked,
             "excluded": self.ruled_out(patient.id),
+            "cpra": None if patient.cpra is None else round(patient.cpra, 4),
+            "cpra_source": self._cpra_source(patient.id) if patient.cpra is not None else None,
         }
 
-    def explain_unmatched(self, result: MatchingResult) -> MatchingResult:
-        """Attach :meth:`ruled_out` to each unmatched patient of `result` with no compatible donor.
+    def _cpra_source(self, patient_id: str) -> str:
+        """Say where the patient's cPRA comes from: ``"recorded"``, or how it was computed."""
+        if patient_id not in self.cpra_computed:
+            return "recorded"
+        also = ", blood group included" if self.rules.cpra_with_abo else ""
+        assert self.cpra_panel is not None
+        return f"computed from the unacceptable antigens{also}, against {self.cpra_panel.source}"
+
+    def arc_facts(self, k: int, names: Iterable[str] | None = None) -> dict[str, float]:
+        """Return the known facts of arc `k` of :attr:`pool` (all of them, or only `names`)."""
+        wanted = self.facts.values if names is None else names
+        out = {}
+        for name in wanted:
+            value = float(self.facts.values[name][k])
+            if not math.isnan(value):
+                out[name] = round(value, 4)
+        return out
+
+    def explain_result(self, result: MatchingResult) -> MatchingResult:
+        """Attach to `result` what its proposals and its unmatched patients were judged on.
 
         Returns
         -------
         MatchingResult
-            A copy of `result`; its JSON then says, per such patient, how many donors each
-            rule ruled out (``"excluded"``).
+            A copy of `result`. Each transplant carries the facts its points were counted from
+            (those of the policy's components known for it: cPRA, waiting, HLA mismatch
+            level, ...), and each unmatched patient with no compatible donor how many donors
+            each rule ruled out (:meth:`ruled_out`). Its policy names the patients whose cPRA
+            was computed, not recorded, and the panel it was computed against.
         """
+        arcs = self.pool.arcs
+        index = {
+            (self.pool.donors[d].id, self.pool.patients[p].id): k
+            for k, (d, p) in enumerate(zip(arcs.donor.tolist(), arcs.patient.tolist(), strict=True))
+        }
+        scored = list(dict.fromkeys(c.fact for c in self.policy.components if c.fact is not None))
+
+        def explained(t: Transplant) -> Transplant:
+            k = index.get((t.donor, t.patient))
+            facts = {} if k is None else self.arc_facts(k, scored)
+            return dataclasses.replace(t, facts=tuple(facts.items()))
+
+        exchanges = tuple(
+            dataclasses.replace(e, transplants=tuple(explained(t) for t in e.transplants))
+            for e in result.exchanges
+        )
         unmatched = tuple(
             dataclasses.replace(u, excluded=tuple(self.ruled_out(u.patient).items()))
             if u.reason is UnmatchedReason.NO_COMPATIBLE_DONOR
             else u
             for u in result.unmatched
         )
-        return dataclasses.replace(result, unmatched=unmatched)
+        policy = dict(result.policy)
+        if self.cpra_computed:
+            assert self.cpra_panel is not None
+            policy["cpra_panel"] = self.cpra_panel.source
+            policy["cpra_panel_digest"] = self.cpra_panel.digest()
+            policy["cpra_with_abo"] = self.rules.cpra_with_abo
+            policy["cpra_computed_for"] = sorted(self.cpra_computed)
+        return dataclasses.replace(result, exchanges=exchanges, unmatched=unmatched, policy=policy)
 
     def explain(self, donor_id: str, patient_id: str) -> Verdict:
         """Explain one donor-patient pair.
@@ -294,6 +351,7 @@ class Compatibility:
         score = None
         breakdown: dict[str, float] = {}
         mismatch = None
+        facts: dict[str, float] = {}
         compatible = self.exclusion[i, j] == Exclusion.COMPATIBLE
         if compatible:
             basis.append("A2 rule (low anti-A titre)" if self.by_a2[i, j] else "ABO compatible")
@@ -308,6 +366,12 @@ class Compatibility:
                 "".join("?" if np.isnan(c) else str(int(c)) for c in counts),
                 0 if np.isnan(level) else int(level),
             )
+            facts = self.arc_facts(k)
+        sensitisation = (
+            None
+            if patient.cpra is None
+            else (round(patient.cpra, 4), self._cpra_source(patient.id))
+        )
         return Verdict(
             donor_id,
             patient_id,
@@ -317,6 +381,8 @@ class Compatibility:
             score,
             breakdown,
             mismatch,
+            facts,
+            sensitisation,
         )
 
     def _a2_note(self, i: int, j: int) -> str:
@@ -586,6 +652,7 @@ def build_arcs(
         exclusion=exclusion,
         by_a2=by_a2,
         cpra_computed=frozenset(patients[j].id for j in missing),
+        cpra_panel=(panel or Panel.shipped()) if missing else None,
         policy=policy,
         rules=rules,
         as_of=as_of,

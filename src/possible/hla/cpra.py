@@ -10,6 +10,7 @@ of 10,000 donors from published HLA haplotype and antigen frequencies
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -57,6 +58,18 @@ class Panel:
 
     def __len__(self) -> int:
         return len(self.typings)
+
+    def digest(self) -> str:
+        """Return a short fingerprint of the panel's donors, recorded with a run beside its source.
+
+        Examples
+        --------
+        >>> Panel((("A1", "B8"),), None, "a").digest() == Panel((("A1", "B8"),), None, "b").digest()
+        True
+        """
+        groups = None if self.blood_groups is None else [g.value for g in self.blood_groups]
+        text = json.dumps([self.typings, groups])
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     @classmethod
     def shipped(cls) -> Panel:
@@ -204,7 +217,9 @@ def _shipped_panel() -> Panel:
     draws = rng.choice(len(names), size=PANEL_SIZE, p=weights / weights.sum())
     groups = tuple(BloodGroup(names[k]) for k in draws)
     return Panel(
-        typings, groups, f"shipped panel {freq.get('version', '')}: {freq.get('source', '')}"
+        typings,
+        groups,
+        f"shipped panel {freq.get('version', '')} (possible/hla/data/frequencies.json)",
     )
 
 

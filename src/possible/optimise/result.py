@@ -62,6 +62,9 @@ class Transplant:
     score: float
     breakdown: tuple[tuple[str, float], ...] = ()
     """The score's parts (component, points) when a scoring policy gave it."""
+    facts: tuple[tuple[str, float], ...] = ()
+    """What those points were counted from (fact, value), when known: see
+    :meth:`possible.compatibility.Compatibility.explain_result`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,4 +244,6 @@ def _transplant_json(t: Transplant) -> dict[str, Any]:
     doc: dict[str, Any] = {"donor": t.donor, "patient": t.patient, "score": _num(t.score)}
     if t.breakdown:
         doc["breakdown"] = {name: _num(points) for name, points in t.breakdown}
+    if t.facts:
+        doc["facts"] = {name: _num(value) for name, value in t.facts}
     return doc

@@ -225,7 +225,7 @@ def _solve_snapshot(
         time_limit=policy.get("time_limit"),
         progress=progress,
     )
-    doc = compat.explain_unmatched(result).to_dict()
+    doc = compat.explain_result(result).to_dict()
     doc["policy"] = dict(policy)
     doc["compatibility"] = compat.counts()
     doc["summary"] = _summary(compat.pool, doc)

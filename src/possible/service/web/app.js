@@ -404,8 +404,9 @@ function renderResult(body, run) {
     body.append(h("section", { class: "exchange", "aria-label": `exchange ${k + 1}` },
       h("h3", {}, `${k + 1}. ${e.kind === "cycle" ? `${e.length}-way cycle` : `chain of ${e.length}`}`),
       diagram(e),
-      table(["donor", "patient", "score", ...parts], e.transplants.map((t) =>
-        [t.donor, t.patient, fmt(t.score), ...parts.map((p) => fmt(t.breakdown[p]))])),
+      table(["donor", "patient", "score", ...parts, ...(e.transplants[0].facts ? ["counted from"] : [])],
+        e.transplants.map((t) => [t.donor, t.patient, fmt(t.score), ...parts.map((p) => fmt(t.breakdown[p])),
+          ...(t.facts ? [factsText(t.facts)] : [])])),
       e.to_waiting_list ? h("p", {}, `Donor ${e.to_waiting_list} then gives to the deceased-donor waiting list.`) : null));
   });
   if (res.unmatched) {
@@ -420,6 +421,11 @@ function renderResult(body, run) {
     body.append(h("h2", {}, "Patients not matched"), res.unmatched.length
       ? table(["patient", "why"], res.unmatched.map((u) => [u.patient, (why[u.reason] || u.reason) + ruledOut(u.excluded)])) : h("p", {}, "Everyone was matched."));
   }
+}
+
+function factsText(facts) {
+  // What the points were counted from, e.g. "cpra 0.97, matching runs 8, mismatch level 2".
+  return Object.entries(facts).map(([name, v]) => `${name.replaceAll("_", " ")} ${fmt(v)}`).join(", ");
 }
 
 function ruledOut(excluded) {
