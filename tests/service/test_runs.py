@@ -258,7 +258,7 @@ def run_now(api: Api, run_id: int, *, dry: bool) -> list[dict[str, Any]]:
         assert row is not None
         snapshot, policy = row.snapshot, dict(row.policy)
     assert dry
-    return _solve_snapshot(snapshot, policy, lambda _m: None)["exchanges"]  # type: ignore[no-any-return]
+    return _solve_snapshot(snapshot, policy, lambda _m: None, None)["exchanges"]  # type: ignore[no-any-return]
 
 
 def test_restart_loses_nothing_and_resumes_queued_runs(
@@ -314,3 +314,83 @@ def test_dashboard_and_timeline(api: Api) -> None:
     assert {"state", "run", "exchange"} <= set(kinds)
     other = "south" if owner == "north" else "north"
     assert api.get(other, f"/people/{person}/timeline").status_code == 403
+
+
+HAND_PANEL = {
+    "source": "north-west registry sample 2026",
+    "donors": [
+        {"hla": ["A1", "A2", "B8", "B44", "DR17", "DR4"], "blood_group": "O"},
+        {"hla": ["A3", "A11", "B7", "B35", "DR15", "DR1"], "blood_group": "A"},
+        {"hla": ["A2", "A24", "B62", "B60", "DR13", "DR11"], "blood_group": "B"},
+        {"hla": ["A1", "A3", "B57", "B8", "DR7", "DR17"], "blood_group": "O"},
+    ],
+}
+OWN_TABLE = {
+    "name": "north-west 2026",
+    "component": [
+        {"name": "transplant", "points": 1},
+        {"name": "sensitisation", "fact": "cpra", "bands": [[0.5, 1.0, 4]]},
+        {"name": "match", "fact": "mismatch_level", "values": {"1": 3, "2": 2}},
+    ],
+}
+
+
+def test_a_programme_runs_with_its_own_points_table_and_cpra_panel(api: Api) -> None:
+    assert api.post("north", "/cpra-panels", json=HAND_PANEL).status_code == 403
+    bad = {"donors": [{"hla": ["A1", "Q17"]}, {"hla": ["B8"], "blood_group": "Z"}]}
+    r = api.post("admin", "/cpra-panels", json=bad)
+    assert r.status_code == 422
+    assert len(r.json()["problems"]) == 2  # every bad panel donor, at once
+    first = r.json()["problems"][0]
+    assert "record 'donors[0]': field 'hla[1]': unknown HLA antigen 'Q17'" in first
+    assert api.get("admin", "/cpra-panels").json() == []  # nothing kept
+    r = api.post("admin", "/cpra-panels", json=HAND_PANEL)
+    assert r.status_code == 201, r.text
+    panel = r.json()
+    assert (panel["source"], panel["donors"]) == (HAND_PANEL["source"], 4)
+    assert api.post("admin", "/cpra-panels", json=HAND_PANEL).status_code == 200  # kept once
+    assert [p["digest"] for p in api.get("auditor", "/cpra-panels").json()] == [panel["digest"]]
+
+    unknown = api.post("admin", "/match-runs", json={**POLICY, "cpra_panel_digest": "0" * 16})
+    assert unknown.status_code == 422
+    assert "field 'cpra_panel_digest': no uploaded cPRA panel" in unknown.json()["detail"]
+    two_bad = {**OWN_TABLE, "component": [{"name": "x", "points": -1}, {"name": "y"}]}
+    refused = api.post("admin", "/match-runs", json={**POLICY, "scoring": two_bad})
+    assert refused.status_code == 422
+    message = refused.json()["detail"][0]["msg"]
+    assert "component 'x': points must be >= 0" in message
+    assert "component 'y': give exactly one of" in message
+
+    with api.app.state.db.session() as session:  # no cPRA recorded: the runs compute it
+        for p in session.query(Patient):
+            p.cpra = None
+    policy = {
+        **POLICY,
+        "objective": "score",
+        "scoring": OWN_TABLE,
+        "cpra_panel_digest": panel["digest"],
+        "cpra_with_abo": True,
+    }
+    r = api.post("admin", "/match-runs", json=policy)
+    assert r.status_code == 202, r.text
+    api.wait()
+    done = api.get("admin", f"/match-runs/{r.json()['id']}").json()
+    assert done["status"] == "done", done
+    used = done["result"]["policy"]
+    assert used["scoring"] == OWN_TABLE  # kept whole with the run
+    assert len(used["scoring_digest"]) == 16
+    assert (used["cpra_panel"], used["cpra_panel_digest"]) == (
+        HAND_PANEL["source"],
+        panel["digest"],
+    )
+    assert used["cpra_with_abo"] is True
+    assert used["cpra_computed_for"]
+    transplants = [t for e in done["result"]["exchanges"] for t in e["transplants"]]
+    assert transplants
+    for t in transplants:
+        assert set(t["breakdown"]) == {"transplant", "sensitisation", "match"}
+        assert t["facts"]["cpra"] in {0.0, 0.25, 0.5, 0.75, 1.0}  # a share of four donors
+    again = api.post("admin", f"/match-runs/{done['id']}/rerun")
+    api.wait()
+    rerun = api.get("admin", f"/match-runs/{again.json()['id']}").json()
+    assert rerun["result_digest"] == done["result_digest"]

@@ -78,25 +78,39 @@ class Panel:
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> Panel:
-        """Read a panel file.
-
-        The file is JSON: ``{"source": ..., "donors": [{"hla": [...], "blood_group": "O"},
-        ...]}``; ``blood_group`` is optional, but then needed for every donor.
+        """Read a panel file (the JSON document of :meth:`from_document`).
 
         Raises
         ------
         FormatError
-            If the file is not such a document.
+            If the file cannot be read or is not such a document.
         ValidationErrors
-            Every bad panel donor at once, each naming the donor and field: an unknown HLA
-            name, a typing with three antigens at a locus, a bad blood group, a donor that is
-            not an object with a list ``hla``.
+            Every bad panel donor at once (see :meth:`from_document`).
         """
         where = str(path)
         try:
             doc = json.loads(Path(path).read_text("utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise FormatError(f"cannot read panel: {err}", source=where) from None
+        return cls.from_document(doc, where=where)
+
+    @classmethod
+    def from_document(cls, doc: object, *, where: str = "panel") -> Panel:
+        """Build a panel from its JSON document.
+
+        The document is ``{"source": ..., "donors": [{"hla": [...], "blood_group": "O"},
+        ...]}``; ``blood_group`` is optional, but then needed for every donor. Without a
+        ``source``, `where` names the panel.
+
+        Raises
+        ------
+        FormatError
+            If `doc` is not such a document.
+        ValidationErrors
+            Every bad panel donor at once, each naming the donor and field: an unknown HLA
+            name, a typing with three antigens at a locus, a bad blood group, a donor that is
+            not an object with a list ``hla``.
+        """
         donors = doc.get("donors") if isinstance(doc, dict) else None
         if not isinstance(donors, list) or not donors:
             raise FormatError("a panel needs a non-empty list 'donors'", source=where)
@@ -124,6 +138,7 @@ class Panel:
             raise ValidationErrors(errors, source=where)
         if groups and len(groups) != len(typings):
             raise FormatError("blood_group is given for some panel donors only", source=where)
+        assert isinstance(doc, dict)
         source = str(doc.get("source") or where)
         return cls(tuple(typings), tuple(groups) if groups else None, source)
 

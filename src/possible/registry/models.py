@@ -32,6 +32,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Centre",
+    "CpraPanel",
     "Donor",
     "Exchange",
     "ExchangeAcceptance",
@@ -159,6 +160,24 @@ class StateChange(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
+
+
+class CpraPanel(Base):
+    """A programme's own reference panel for computing cPRA, kept as uploaded.
+
+    Panels are never changed or deleted: a run names the panel it used by its digest, so it can
+    always be run again on the same panel. The donors are a reference population's HLA typings
+    (and blood groups), not people in the programme.
+    """
+
+    __tablename__ = "cpra_panels"
+
+    digest: Mapped[str] = mapped_column(String(16), primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    donors: Mapped[int] = mapped_column(Integer)
+    document: Mapped[dict[str, Any]] = mapped_column()
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=_now)
 
 
 class MatchRun(Base):

@@ -17,15 +17,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from possible.compatibility import AboRule, Rules, build_arcs
+from possible.compatibility import AboRule, Rules, ScoringPolicy, build_arcs
 from possible.domain import BloodGroup, Pool
 from possible.domain import Donor as DomainDonor
 from possible.domain import Patient as DomainPatient
+from possible.errors import ValidationError
 from possible.formats.pool_json import pool_json_text, read_pool_json
+from possible.hla.cpra import Panel
 from possible.optimise import solve
 from possible.registry.db import Database
 from possible.registry.lifecycle import move_person
-from possible.registry.models import Donor, Exchange, MatchRun, Patient
+from possible.registry.models import CpraPanel, Donor, Exchange, MatchRun, Patient
 
 __all__ = [
     "CPRA_BANDS",
@@ -45,6 +47,8 @@ DEFAULT_POLICY: dict[str, Any] = {
     "objective": "uk",
     "scoring": "uk",
     "a2_max_titre": None,
+    "cpra_with_abo": False,
+    "cpra_panel_digest": None,
     "time_limit": 300.0,
 }
 """The policy of a run that names nothing else."""
@@ -151,6 +155,12 @@ def create_run(
         snapshot = pool_json_text(snapshot_pool(session, day), as_of=day)
         digest = hashlib.sha256(snapshot.encode()).hexdigest()
         policy = copy_policy(policy)
+        wanted = policy.get("cpra_panel_digest")
+        if wanted is not None and session.get(CpraPanel, wanted) is None:
+            raise ValidationError(
+                f"no uploaded cPRA panel {wanted!r} (see GET /cpra-panels)",
+                field="cpra_panel_digest",
+            )
     run = MatchRun(
         status="queued",
         policy=policy,
@@ -179,6 +189,8 @@ def execute_run(db: Database, run_id: int) -> None:
         run.status = "running"
         run.started_at = dt.datetime.now(dt.UTC)
         snapshot, policy = run.snapshot, dict(run.policy)
+        kept = session.get(CpraPanel, policy.get("cpra_panel_digest") or "")
+        panel = None if kept is None else Panel.from_document(kept.document)
 
     def progress(message: str) -> None:
         with db.session() as session:
@@ -187,7 +199,7 @@ def execute_run(db: Database, run_id: int) -> None:
                 row.progress = message
 
     try:
-        result = _solve_snapshot(snapshot, policy, progress)
+        result = _solve_snapshot(snapshot, policy, progress, panel)
     except Exception as err:  # recorded on the run, never lost
         with db.session() as session:
             row = session.get(MatchRun, run_id)
@@ -211,12 +223,18 @@ def execute_run(db: Database, run_id: int) -> None:
 
 
 def _solve_snapshot(
-    snapshot: str, policy: dict[str, Any], progress: Callable[[str], None]
+    snapshot: str, policy: dict[str, Any], progress: Callable[[str], None], panel: Panel | None
 ) -> dict[str, Any]:
     pool = read_pool_json(snapshot)
     progress("deriving arcs")
-    rules = Rules(abo=AboRule(a2_max_titre=policy.get("a2_max_titre")))
-    compat = build_arcs(pool, rules=rules, scoring=policy.get("scoring", "uk"))
+    rules = Rules(
+        abo=AboRule(a2_max_titre=policy.get("a2_max_titre")),
+        cpra_with_abo=bool(policy.get("cpra_with_abo", False)),
+    )
+    scoring = policy.get("scoring", "uk")
+    if isinstance(scoring, dict):  # a programme's own points table, kept whole with the run
+        scoring = ScoringPolicy.from_mapping(scoring, source="points table")
+    compat = build_arcs(pool, rules=rules, scoring=scoring, panel=panel)
     result = solve(
         compat.pool,
         max_cycle=int(policy["max_cycle"]),
@@ -226,7 +244,10 @@ def _solve_snapshot(
         progress=progress,
     )
     doc = compat.explain_result(result).to_dict()
-    doc["policy"] = dict(policy)
+    used = {k: v for k, v in doc["policy"].items() if k.startswith("cpra_")}
+    # The run's policy, with what it resolved to: the points table's and the panel's digests,
+    # and whose cPRA was computed.
+    doc["policy"] = {**policy, **used, "scoring_digest": compat.policy.digest()}
     doc["compatibility"] = compat.counts()
     doc["summary"] = _summary(compat.pool, doc)
     return doc

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
@@ -119,7 +120,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(PossibleError)
     async def possible_error(_: Request, err: PossibleError) -> JSONResponse:
-        return JSONResponse({"detail": str(err)}, 422)
+        body: dict[str, Any] = {"detail": str(err)}
+        if len(err.lines()) > 1:  # every problem found, so that all can be fixed at once
+            body["problems"] = err.lines()
+        return JSONResponse(body, 422)
 
     return app
 

@@ -12,15 +12,24 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from possible.hla.cpra import Panel
 from possible.registry.lifecycle import move_exchange
-from possible.registry.models import Exchange, ExchangeAcceptance, MatchRun
+from possible.registry.models import CpraPanel, Exchange, ExchangeAcceptance, MatchRun
 from possible.registry.runs import create_run
 from possible.service.deps import Actor, SessionDep, audit, current_user, require
-from possible.service.schemas import BreakIn, CrossmatchIn, ExchangeOut, RunIn, RunOut, ScheduleIn
+from possible.service.schemas import (
+    BreakIn,
+    CrossmatchIn,
+    ExchangeOut,
+    PanelOut,
+    RunIn,
+    RunOut,
+    ScheduleIn,
+)
 
 __all__ = ["router"]
 
@@ -41,6 +50,44 @@ def start_run(body: RunIn, actor: Admin, session: SessionDep, request: Request) 
     session.commit()
     _submit(request, run.id)
     return run
+
+
+@router.post("/cpra-panels", response_model=PanelOut, status_code=status.HTTP_201_CREATED)
+def upload_panel(
+    document: Annotated[dict[str, Any], Body()],
+    actor: Admin,
+    session: SessionDep,
+    response: Response,
+) -> CpraPanel:
+    """Keep a programme's own cPRA reference panel; runs then name it by its digest.
+
+    The body is a panel file's JSON document (``{"source": ..., "donors": [{"hla": [...],
+    "blood_group": "O"}, ...]}``), checked as ``possible --panel`` checks one: every bad donor
+    is reported (422) and nothing is kept. A panel already kept is answered with 200.
+    """
+    panel = Panel.from_document(document, where="panel")
+    row = session.get(CpraPanel, panel.digest())
+    if row is not None:
+        response.status_code = status.HTTP_200_OK
+        return row
+    row = CpraPanel(
+        digest=panel.digest(),
+        source=panel.source,
+        donors=len(panel),
+        document=document,
+        created_by=actor.id,
+    )
+    session.add(row)
+    session.flush()
+    audit(session, actor, "create", "cpra_panel", row.digest, donors=row.donors)
+    return row
+
+
+@router.get("/cpra-panels", response_model=list[PanelOut])
+def list_panels(actor: Anyone, session: SessionDep) -> list[CpraPanel]:
+    """List the uploaded cPRA reference panels, newest first."""
+    audit(session, actor, "list", "cpra_panel", None)
+    return list(session.scalars(select(CpraPanel).order_by(CpraPanel.created_at.desc())))
 
 
 @router.post("/match-runs/{run_id}/rerun", response_model=RunOut, status_code=202)

@@ -14,7 +14,8 @@ from pydantic import (
     model_validator,
 )
 
-from possible.errors import ValidationError
+from possible.compatibility.scoring import ScoringPolicy
+from possible.errors import PolicyError, ValidationError
 from possible.hla.typing import read_names
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "FollowUpIn",
     "FollowUpOut",
     "Page",
+    "PanelOut",
     "PatientIn",
     "PatientOut",
     "PatientPatch",
@@ -214,15 +216,33 @@ class StatusIn(BaseModel):
 
 
 class RunIn(BaseModel):
-    """The policy of a new matching run (``max_chain`` null: chains of any length)."""
+    """The policy of a new matching run (``max_chain`` null: chains of any length).
+
+    ``scoring`` is a shipped policy's name or a programme's own points table, the document of
+    a policy file as JSON (``{"name": ..., "component": [...]}``); the run keeps it whole.
+    ``cpra_panel_digest`` names an uploaded reference panel (the shipped panel if null);
+    it and ``cpra_with_abo`` apply to patients whose cPRA is not recorded.
+    """
 
     model_config = ConfigDict(extra="forbid")
     max_cycle: int = Field(default=3, ge=0, le=6)
     max_chain: int | None = Field(default=2, ge=0, le=10)
     objective: Literal["transplants", "score", "uk"] = "uk"
-    scoring: Literal["uk", "transplants"] = "uk"
+    scoring: Literal["uk", "transplants"] | dict[str, Any] = "uk"
     a2_max_titre: int | None = Field(default=None, ge=1)
+    cpra_with_abo: bool = False
+    cpra_panel_digest: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
     time_limit: float | None = Field(default=300.0, gt=0, le=3600)
+
+    @field_validator("scoring")
+    @classmethod
+    def _points_table(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        if isinstance(value, dict):
+            try:
+                ScoringPolicy.from_mapping(value, source="points table")
+            except PolicyError as err:  # every bad line, not only the first
+                raise ValueError("; ".join(err.problems)) from None
+        return value
 
     @model_validator(mode="after")
     def _chain_cap_for_uk(self) -> RunIn:
@@ -232,6 +252,16 @@ class RunIn(BaseModel):
                 "whose model follows chains by position"
             )
         return self
+
+
+class PanelOut(BaseModel):
+    """An uploaded cPRA reference panel (its donors' typings are not repeated)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    digest: str
+    source: str
+    donors: int
+    created_at: dt.datetime
 
 
 class RunOut(BaseModel):
