@@ -42,6 +42,9 @@ def tokens(name: str) -> list[str]:
         ("DQA1*05:01", ["DQA1*05:01"]),
         ("DQA1*05", ["DQA1*05"]),
         ("DPB1*04:01", ["DPB1*04:01"]),
+        ("DPB1*1001:01", ["DPB1*1001:01"]),  # DPB1 numbers pass 999
+        ("A*02:AB", ["A2"]),  # a multiple-allele code: read at its allele group
+        ("DQA1*05:01N", []),
     ],
 )
 def test_names_read_as_labs_write_them(name: str, expected: list[str]) -> None:
@@ -60,6 +63,10 @@ def test_names_read_as_labs_write_them(name: str, expected: list[str]) -> None:
         ("DRB1*99:01", "not a known DRB1 group"),
         ("A*00:00", "not a known A group"),
         ("A*02:01/B*07:02", "mixes loci"),
+        ("DQA1*07:01", "allele group DQA1\\*07 in 'DQA1\\*07:01' does not exist"),
+        ("DQA1*07:01N", "does not exist"),  # even as a null allele
+        ("A*0201", "separated by colons since 2010 \\(write A\\*02:01\\)"),
+        ("DRB1*0401", "write DRB1\\*04:01"),
         ("", "empty HLA name"),
     ],
 )

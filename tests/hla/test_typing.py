@@ -32,6 +32,16 @@ def test_a_typing_with_three_antigens_at_one_locus_is_refused() -> None:
     read_names(["DR4", "DR15", "DR11", "DR13"], record="p1", field="unacceptable")
 
 
+def test_a_null_allele_is_no_antibody_specificity_but_is_a_valid_typing() -> None:
+    # A donor may carry a null allele (it expresses nothing); an antibody cannot target one,
+    # so listed as unacceptable it is a slip for the antigen meant, not a name to drop.
+    assert read_names(["A*02:01N", "A1"], record="d1", field="hla", typing=True)[0].token == "A1"
+    with pytest.raises(ValidationError) as err:
+        read_names(["A1", "A*02:01N"], record="p1", field="unacceptable")
+    assert err.value.field == "unacceptable[1]"
+    assert "null allele 'A*02:01N' expresses no antigen" in err.value.message
+
+
 def test_names_that_may_be_the_same_antigen_count_once_in_a_typing() -> None:
     names = ["A2", "A*02:01", "A9", "A24", "B44", "Bw4", "B8", "Bw6", "A*02:01/02:06"]
     assert len(read_names(names, record="d1", field="hla", typing=True)) == 9

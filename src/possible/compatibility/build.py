@@ -456,7 +456,7 @@ def _carried(
     `names` are the donor's names as recorded, `typed` the tokens read from them (with any
     DR51/52/53 inferred from DRB1, which is said so).
     """
-    own = {s.token for s in read_names(names, record="", field="", table=table)}
+    own = {s.token for s in read_names(names, record="", field="", table=table, typing=True)}
     space = TokenSpace(set(wanted) | set(typed), table=table)
     out = []
     for u in wanted:

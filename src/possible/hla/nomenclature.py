@@ -31,11 +31,19 @@ from importlib import resources
 __all__ = ["Nomenclature", "Specificity", "nomenclature"]
 
 MOLECULAR = re.compile(
-    r"^(?:HLA-)?(?P<locus>[A-Z]+[0-9]?)\*(?P<f1>\d{2,3})"
+    r"^(?:HLA-)?(?P<locus>[A-Z]+[0-9]?)\*(?P<f1>\d{2,4})"
     r"(?::(?P<f2>\d{2,4}|[A-Z]{2,6}))?(?::\d{2,3})?(?::\d{2,3})?(?P<suffix>[NLSCAQGP])?$"
 )
 """A molecular name: locus, first field, optional second field (digits or a letter code),
 optional third and fourth fields, optional expression or group suffix."""
+
+GROUPS_OF_LOCI_WITHOUT_SEROLOGY: dict[str, frozenset[str] | None] = {
+    "DQA1": frozenset({"01", "02", "03", "04", "05", "06"}),
+    "DPB1": None,
+}
+"""Allele groups of the loci without serology (IPD-IMGT/HLA). DQA1 has six; DPB1 numbers its
+alleles in order of discovery (first fields beyond 1000), so any number of two to four digits
+is taken: a closed list would go stale with each release."""
 
 PUBLIC_EPITOPES = ("Bw4", "Bw6")
 """Serological public epitopes, which a patient's antibodies may target."""
@@ -183,6 +191,15 @@ class Nomenclature:
         locus = m["locus"]
         if locus not in self.loci:
             raise ValueError(f"HLA locus {locus!r} in {whole!r} is not one used in kidney matching")
+        if len(m["f1"]) == 4 and locus != "DPB1":
+            raise ValueError(
+                f"malformed HLA allele name {whole!r}: fields are separated by colons since"
+                f" 2010 (write {locus}*{m['f1'][:2]}:{m['f1'][2:]})"
+            )
+        if self.loci[locus] is None:
+            groups = GROUPS_OF_LOCI_WITHOUT_SEROLOGY.get(locus)
+            if groups is not None and m["f1"] not in groups:
+                raise ValueError(f"allele group {locus}*{m['f1']} in {whole!r} does not exist")
         if m["suffix"] == "N":
             return ()  # a null allele expresses no antigen
         group = f"{locus}*{m['f1']}"

@@ -48,12 +48,15 @@ def read_names(
     With `typing`, the names are one person's HLA type, so no locus may carry more than two
     different antigens (names that cannot be told apart, such as ``A2`` and ``A*02:01``, or
     a broad and its split, count once; ``Bw4`` and ``Bw6`` are epitopes, not antigens).
+    Without it, they are antibody specificities, which a null allele (expressing nothing)
+    cannot be.
 
     Raises
     ------
     ValidationErrors
         Every bad entry at once, each naming `record`, `field` and the entry: an unknown
-        antigen, a malformed allele name, or a typing's third antigen at one locus.
+        antigen, a malformed allele name, a typing's third antigen at one locus, or a null
+        allele listed as an antibody specificity.
 
     Examples
     --------
@@ -70,6 +73,16 @@ def read_names(
             specs = table.parse(name)
         except ValueError as err:
             errors.append(ValidationError(str(err), record=record, field=f"{field}[{k}]"))
+            continue
+        if not specs and not typing:
+            errors.append(
+                ValidationError(
+                    f"null allele {name!r} expresses no antigen, so no antibody can target it:"
+                    " list the antigen meant",
+                    record=record,
+                    field=f"{field}[{k}]",
+                )
+            )
             continue
         out.extend(specs)
         if not typing or not specs or all(s.token in PUBLIC_EPITOPES for s in specs):
