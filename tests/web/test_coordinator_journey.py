@@ -88,6 +88,8 @@ def test_coordinator_admin_and_auditor_journey(page: Page) -> None:
     page.get_by_role("link", name="Matching runs").click()
     page.get_by_label("Objective").select_option("transplants")
     page.get_by_label("Chains of any length").check()
+    expect(page.get_by_label("cPRA panel (where not recorded)")).to_have_value("")  # shipped
+    page.get_by_label("Blood group counts in computed cPRA").check()
     expect(page.get_by_label("Longest chain")).to_be_disabled()
     page.get_by_role("button", name="Start matching run").click()
     expect(page.locator("#run-progress")).to_be_visible()
@@ -99,6 +101,8 @@ def test_coordinator_admin_and_auditor_journey(page: Page) -> None:
     expect(first.get_by_role("cell").filter(has_text="mismatch level").first).to_be_visible()
     expect(page.get_by_role("heading", name="Patients not matched", exact=True)).to_be_visible()
     shot(page, "06-run-result")
+    policy = api(page, "/match-runs")[0]["policy"]
+    assert (policy["cpra_with_abo"], policy["cpra_panel_digest"]) == (True, None)
     page.get_by_role("link", name="Matching runs").click()
     expect(page.get_by_role("heading", name="Matching runs", exact=True)).to_be_visible()
     expect(page.get_by_role("row").filter(has_text="chains of any length")).to_have_count(1)

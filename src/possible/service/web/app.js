@@ -340,6 +340,12 @@ screens.runs = async (main) => {
       [["uk", "UK hierarchy"], ["transplants", "Most transplants"], ["score", "Highest score"]].map(([v, t]) => h("option", { value: v }, t))));
     const scoring = field("scoring", "Scoring policy", h("select", {},
       [["uk", "UK-style points"], ["transplants", "One point per transplant"]].map(([v, t]) => h("option", { value: v }, t))));
+    // cPRA of patients without a recorded one: computed against the shipped or an uploaded panel.
+    const panels = await api("GET", "/cpra-panels");
+    const panel = field("cpra-panel", "cPRA panel (where not recorded)", h("select", {},
+      [["", "Shipped panel"], ...panels.map((p) => [p.digest, `${p.source} (${p.donors} donors)`])].map(([v, t]) => h("option", { value: v }, t))));
+    const withAbo = h("input", { type: "checkbox", id: "cpra-with-abo" });
+    const withAboNode = h("div", {}, h("label", { for: "cpra-with-abo" }, withAbo, " Blood group counts in computed cPRA"));
     // Chains of any length: not with the UK hierarchy, whose model follows chains by position.
     const anyLength = h("input", { type: "checkbox", id: "any-chain-length", onchange: () => { f.ch.input.disabled = anyLength.checked; } });
     const anyLengthNode = h("div", {}, h("label", { for: "any-chain-length" }, anyLength, " Chains of any length"));
@@ -349,10 +355,11 @@ screens.runs = async (main) => {
       try {
         const run = await api("POST", "/match-runs", { max_cycle: Number(f.cyc.input.value),
           max_chain: anyLength.checked ? null : Number(f.ch.input.value),
-          objective: objective.input.value, scoring: scoring.input.value });
+          objective: objective.input.value, scoring: scoring.input.value,
+          cpra_panel_digest: panel.input.value || null, cpra_with_abo: withAbo.checked });
         go(`#/runs/${run.id}`);
       } catch (err) { error.textContent = err.message; }
-    } }, h("fieldset", {}, h("legend", {}, "Start a run"), h("div", { class: "row" }, f.cyc.node, f.ch.node, anyLengthNode, objective.node, scoring.node),
+    } }, h("fieldset", {}, h("legend", {}, "Start a run"), h("div", { class: "row" }, f.cyc.node, f.ch.node, anyLengthNode, objective.node, scoring.node, panel.node, withAboNode),
       error, h("p", {}, h("button", { type: "submit", id: "start-run" }, "Start matching run")))));
   }
   const runs = await api("GET", "/match-runs");
