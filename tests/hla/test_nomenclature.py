@@ -67,6 +67,7 @@ def test_names_read_as_labs_write_them(name: str, expected: list[str]) -> None:
         ("DQA1*07:01N", "does not exist"),  # even as a null allele
         ("A*0201", "separated by colons since 2010 \\(write A\\*02:01\\)"),
         ("DRB1*0401", "write DRB1\\*04:01"),
+        ("DPB1*0401", "write DPB1\\*04:01"),
         ("", "empty HLA name"),
     ],
 )

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from possible.errors import ValidationError
 from possible.hla.nomenclature import nomenclature
-from possible.hla.typing import TokenSpace, read_names
+from possible.hla.typing import TokenSpace, carries_unacceptable, read_names
 
 N = nomenclature()
 
@@ -76,11 +76,48 @@ def test_hits_by_hand() -> None:
     assert hits.tolist() == expected
 
 
+EPITOPES = ("Bw4", "Bw6")
+SEROLOGY = [a for locus in N.loci for a in N.antigens(locus)]
+
+
+def may_be(t: str, u: str) -> bool:
+    """Whether someone typed `t` may carry the antigen or allele `u` (epitopes aside)."""
+    if u in N.ancestors(t) or t in N.ancestors(u):  # the same, broader, or narrower
+        return True
+    antigen = N.antigen(t) if "*" in t else None  # an allele known only at a broad antigen
+    return "*" not in u and any(s in N.ancestors(u) for s in N.splits(antigen or ""))
+
+
+@pytest.mark.parametrize(
+    ("typed", "antibody", "may_carry"),
+    [
+        ("B12", "Bw4", True),  # B12 may be B44 (Bw4) ...
+        ("B12", "Bw6", True),  # ... or B45 (Bw6)
+        ("B*15:XX", "Bw4", True),  # B15 may be B63 or B77 (Bw4)
+        ("A19", "Bw4", True),  # A19 may be A32 (Bw4)
+        ("B44", "Bw6", False),
+        ("B*15:40", "B62", True),  # not in the table: only its group's broad B15 is known
+        ("DRB1*03:05", "DR17", True),  # the WHO equivalent is the broad DR3
+        ("DRB1*03:05", "DRB1*03:01", False),  # a different allele, known as such
+        ("B*44:02", "B45", False),  # known at its split
+        ("A*02:01", "A203", False),  # A203 is associated with A2, not a split of it
+    ],
+)
+def test_a_typing_known_only_at_a_broad_may_carry_its_splits_and_their_epitopes(
+    typed: str, antibody: str, may_carry: bool
+) -> None:
+    typing = tuple(s.token for s in read_names([typed], record="d", field="hla"))
+    wanted = tuple(s.token for s in read_names([antibody], record="p", field="unacceptable"))
+    assert carries_unacceptable([typing], [wanted]).tolist() == [[may_carry]]
+
+
 def oracle(typing: tuple[str, ...], unacceptable: tuple[str, ...]) -> bool:
-    """Conflict iff some antibody is a typed token, broader than one, or narrower than one."""
+    """Conflict iff the typing may carry an antibody's target, or an antigen bearing its epitope."""
     for u in unacceptable:
         for t in typing:
-            if u in N.ancestors(t) or (t in N.ancestors(u) and t not in ("Bw4", "Bw6")):
+            if u not in EPITOPES and may_be(t, u):
+                return True
+            if u in EPITOPES and any(u in N.ancestors(v) and may_be(t, v) for v in [t, *SEROLOGY]):
                 return True
     return False
 
@@ -88,7 +125,8 @@ def oracle(typing: tuple[str, ...], unacceptable: tuple[str, ...]) -> bool:
 NAMES = [
     "A1", "A2", "A9", "A23", "A24", "A2403", "A*24:02", "A*24:03", "A*02:01", "A203",
     "B7", "B8", "B15", "B62", "B63", "B*15:01", "B57", "B58", "B17", "Bw4", "Bw6",
-    "DR4", "DR3", "DR17", "DR18", "DRB1*03:01", "DQ7", "DQ3", "DQB1*03:02", "DQA1*05:01",
+    "DR4", "DR3", "DR17", "DR18", "DRB1*03:01", "DRB1*03:05", "DRB1*03:99", "B*15:40", "B12",
+    "B44", "B45", "A19", "DQ7", "DQ3", "DQB1*03:02", "DQA1*05:01",
     "DQA1*05", "DPB1*04:01", "Cw3", "Cw9", "Cw10",
 ]  # fmt: skip
 typings = st.lists(st.tuples(*[st.sampled_from(NAMES)] * 3), min_size=1, max_size=12)

@@ -122,6 +122,10 @@ class Nomenclature:
             if name.startswith("Cw"):
                 self._by_lower.setdefault("c" + name[2:].lower(), name)
         self._parents: dict[str, str] = {str(k): str(v) for k, v in parents.items()}
+        self._splits: dict[str, list[str]] = {}
+        for child, parent in self._parents.items():
+            if not _associated(child, parent):
+                self._splits.setdefault(parent, []).append(child)
         self._alleles: dict[str, str] = {str(k): str(v) for k, v in alleles.items()}
         self._groups = {k.split(":", 1)[0] for k in self._alleles} | GROUPS_WITHOUT_SEROLOGY
         drb345 = table.get("drb345") or {}
@@ -191,7 +195,8 @@ class Nomenclature:
         locus = m["locus"]
         if locus not in self.loci:
             raise ValueError(f"HLA locus {locus!r} in {whole!r} is not one used in kidney matching")
-        if len(m["f1"]) == 4 and locus != "DPB1":
+        if len(m["f1"]) == 4 and (locus != "DPB1" or m["f1"].startswith("0")):
+            # DPB1's four-digit numbers start at 1000; DPB1*0401 is the old way of DPB1*04:01.
             raise ValueError(
                 f"malformed HLA allele name {whole!r}: fields are separated by colons since"
                 f" 2010 (write {locus}*{m['f1'][:2]}:{m['f1'][2:]})"
@@ -287,6 +292,17 @@ class Nomenclature:
                 return True, self._drb345[t]
         return False, None
 
+    def splits(self, antigen: str) -> tuple[str, ...]:
+        """Return the splits of a broad antigen (not its associated antigens); empty otherwise.
+
+        Examples
+        --------
+        >>> n = nomenclature()
+        >>> n.splits("DR3"), n.splits("A2"), n.splits("DR17")
+        (('DR17', 'DR18'), (), ())
+        """
+        return tuple(self._splits.get(antigen, ()))
+
     def allele_names(self) -> tuple[str, ...]:
         """Return the allele groups and alleles the table maps to antigens, in table order."""
         return tuple(self._alleles)
@@ -311,6 +327,16 @@ class Nomenclature:
                 t for t in self.ancestors(token) if t not in PUBLIC_EPITOPES
             )
         return known
+
+
+def _associated(child: str, parent: str) -> bool:
+    """Whether `child` is an associated antigen of `parent` rather than a split of it.
+
+    WHO names an associated antigen after its antigen, two digits longer (``A2`` -> ``A203``,
+    ``DR14`` -> ``DR1403``); splits are numbered on their own (``DR3`` -> ``DR17``; ``B5`` ->
+    ``B51``, one digit longer).
+    """
+    return child.startswith(parent) and len(child) == len(parent) + 2
 
 
 @cache

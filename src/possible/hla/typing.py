@@ -7,9 +7,13 @@ crossmatched with a few array operations, never a loop over every donor-patient 
 
 A donor *may carry* a token when one of its typed tokens is that token, is narrower than it
 (a donor typed ``A*24:02`` carries ``A24`` and ``A9``), or is broader than it: a donor typed
-only as ``A9`` may carry ``A24``, and a donor typed ``A2`` may carry ``A*02:01``. The last rule
-is conservative on purpose: a virtual crossmatch must not call compatible what a better typing
-might show to be incompatible.
+only as ``A9`` may carry ``A24``, and a donor typed ``A2`` may carry ``A*02:01``. An allele
+whose serological equivalent is only a broad antigen (``DRB1*03:05`` is ``DR3``, as is an
+allele of the DRB1*03 group missing from the table) may be any of the broad's splits. And a
+donor may carry a public epitope (``Bw4``, ``Bw6``) of any antigen it may carry, so one typed
+``B12`` may carry both (``B44`` is Bw4, ``B45`` Bw6). These rules are conservative on purpose:
+a virtual crossmatch must not call compatible what a better typing might show to be
+incompatible.
 
 Two more rules keep it so (:func:`crossmatch_typing`, :func:`typed_loci`):
 
@@ -197,7 +201,17 @@ class TokenSpace:
         i = self.index[token]
         out = self._carried.get(i)
         if out is None:
-            out = tuple(sorted(set(self._up[i]) | set(self._down[i])))
+            narrower = set(self._down[i])
+            antigen = self.table.antigen(token) if "*" in token else None
+            for split in self.table.splits(antigen) if antigen is not None else ():
+                # An allele known only at a broad antigen may be any of its splits (and
+                # their associated antigens), though not another allele.
+                j = self.index[split]
+                narrower.update(k for k in (j, *self._down[j]) if "*" not in self.tokens[k])
+            epitopes = {
+                k for d in narrower for k in self._up[d] if self.tokens[k] in PUBLIC_EPITOPES
+            }
+            out = tuple(sorted(set(self._up[i]) | narrower | epitopes))
             self._carried[i] = out
         return out
 
