@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 
+from possible.compatibility import build_arcs
 from possible.compatibility.mismatch import LocusTypes, mismatch_counts, mismatch_level
+from possible.domain import BloodGroup, Donor, Patient, Pool
 from possible.hla.nomenclature import nomenclature
+from possible.hla.typing import matching_typing
 
 N = nomenclature()
 
@@ -68,3 +73,28 @@ def test_dr_counts_use_drb1_only() -> None:
 def test_uk_levels(a: int, b: int, dr: int, level: int) -> None:
     got = mismatch_level(np.array([a], np.int8), np.array([b], np.int8), np.array([dr], np.int8))
     assert int(got[0]) == level
+
+
+def test_an_ambiguous_typing_takes_one_place_at_its_shared_antigen() -> None:
+    # B*40:01/40:02 is B60 or B61: one antigen, known at the broad B40. Read as two antigens,
+    # it pushed the patient's B44 out and counted the donor's B44 as a mismatch.
+    patient = matching_typing(["B*40:01/40:02", "B*44:02"])
+    assert patient == ("B40", "B*44:02")
+    assert count("B", ("B44",), patient) == 0
+    assert count("B", ("B60", "B44"), patient) == 0  # B60 cannot be told apart from B40
+    assert count("B", ("B7", "B44"), patient) == 1
+    # Alternatives with no antigen in common are left out rather than guessed.
+    assert matching_typing(["B*07:02/B*08:01", "B44"]) == ("B44",)
+
+
+def test_an_ambiguous_patient_typing_scores_as_the_uk_counts() -> None:
+    day = dt.date(2026, 1, 1)
+    pool = Pool.build(
+        [
+            Patient("p", BloodGroup.O, cpra=0.0, hla=("A1", "A2", "B*40:01/40:02", "B*44:02",
+                                                       "DR4", "DR7")),
+            Patient("own", BloodGroup.O, cpra=0.0),
+        ],
+        [Donor("d", "own", BloodGroup.O, hla=("A1", "A2", "B44", "DR4", "DR7"), consent=day)],
+    )  # fmt: skip
+    assert build_arcs(pool).explain("d", "p").mismatch == ("000", 1)

@@ -47,6 +47,7 @@ from possible.hla.typing import (
     TokenSpace,
     carries_unacceptable,
     crossmatch_typing,
+    matching_typing,
     read_names,
     typed_loci,
 )
@@ -487,7 +488,7 @@ def given_arc_conflicts(pool: Pool, table: Nomenclature | None = None) -> list[t
     arcs = pool.arcs
     if not arcs.donor.size:
         return []
-    typings, unacceptable, _ = _read_all(pool, table)
+    typings, unacceptable = _read_all(pool, table)
     positive = carries_unacceptable(typings, unacceptable, table)
     out: list[tuple[int, str]] = []
     for k, (i, j) in enumerate(zip(arcs.donor.tolist(), arcs.patient.tolist(), strict=True)):
@@ -579,7 +580,7 @@ def build_arcs(
     patients, donors = pool.patients, pool.donors
     n_p, n_d = len(patients), len(donors)
 
-    typings, unacceptable, patient_typings = _read_all(pool, table)
+    typings, unacceptable = _read_all(pool, table)
     asked = as_of
     dated = as_of or pool.as_of  # a real run date, if the pool or the caller gives one
     as_of = _run_date(patients, as_of, pool.as_of)
@@ -637,9 +638,7 @@ def build_arcs(
     found_d, found_p = np.nonzero(exclusion == Exclusion.COMPATIBLE)
     arc_d: NDArray[np.int32] = found_d.astype(np.int32)
     arc_p: NDArray[np.int32] = found_p.astype(np.int32)
-    facts = _facts(
-        pool, new_patients, typings, patient_typings, arc_d, arc_p, as_of, table, own, donor_off
-    )
+    facts = _facts(pool, new_patients, arc_d, arc_p, as_of, table, own, donor_off)
     parts = policy.score(facts)
     total = np.zeros(arc_d.shape[0])
     for v in parts.values():
@@ -665,8 +664,11 @@ def build_arcs(
 
 def _read_all(
     pool: Pool, table: Nomenclature
-) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
-    """Read every typing and antibody list, collecting all bad names before failing."""
+) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """Read every typing and antibody list, collecting all bad names before failing.
+
+    Returns the donors' crossmatch typings and the patients' antibody lists, as tokens.
+    """
     errors: list[InputError] = []
 
     def read(names: Sequence[str], record: str, field: str) -> tuple[str, ...]:
@@ -681,10 +683,18 @@ def _read_all(
 
     donors = tuple(crossmatch_typing(read(d.hla, d.id, "hla"), table) for d in pool.donors)
     unacceptable = tuple(read(p.unacceptable, p.id, "unacceptable") for p in pool.patients)
-    patient_typings = tuple(read(p.hla, p.id, "hla") for p in pool.patients)
+    for p in pool.patients:
+        read(p.hla, p.id, "hla")
     if errors:
         raise ValidationErrors(errors)
-    return donors, unacceptable, patient_typings
+    return donors, unacceptable
+
+
+def _matching_typings(
+    people: Sequence[Patient | Donor], table: Nomenclature
+) -> list[tuple[str, ...]]:
+    """Each person's typing for counting mismatches (ambiguities at their shared antigen)."""
+    return [matching_typing(p.hla, table) for p in people]
 
 
 def _untyped(
@@ -774,8 +784,6 @@ def _donor_age_difference(
 def _facts(
     pool: Pool,
     patients: Sequence[Patient],
-    donor_typings: Sequence[Sequence[str]],
-    patient_typings: Sequence[Sequence[str]],
     arc_d: NDArray[np.int32],
     arc_p: NDArray[np.int32],
     as_of: dt.date | None,
@@ -805,6 +813,8 @@ def _facts(
         for p in patients
     ]
     counts = []
+    donor_typings = _matching_typings(donors, table)
+    patient_typings = _matching_typings(patients, table)
     for locus in MISMATCH_LOCI:
         d_types = LocusTypes(locus, donor_typings, table)
         p_types = LocusTypes(locus, patient_typings, table)

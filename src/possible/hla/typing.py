@@ -33,7 +33,14 @@ from numpy.typing import NDArray
 from possible.errors import InputError, ValidationError, ValidationErrors
 from possible.hla.nomenclature import PUBLIC_EPITOPES, Nomenclature, Specificity, nomenclature
 
-__all__ = ["TokenSpace", "carries_unacceptable", "crossmatch_typing", "read_names", "typed_loci"]
+__all__ = [
+    "TokenSpace",
+    "carries_unacceptable",
+    "crossmatch_typing",
+    "matching_typing",
+    "read_names",
+    "typed_loci",
+]
 
 DRB345 = ("DRB3", "DRB4", "DRB5")
 """The loci of the DR51, DR52 and DR53 antigens."""
@@ -108,6 +115,39 @@ def read_names(
     if errors:
         raise ValidationErrors(errors)
     return tuple(dict.fromkeys(out))
+
+
+def matching_typing(names: Iterable[str], table: Nomenclature | None = None) -> tuple[str, ...]:
+    """Read a valid typing for counting HLA mismatches: one token per name.
+
+    An ambiguity string whose alternatives express different antigens stands for the narrowest
+    antigen they share (``B*40:01/40:02``, B60 or B61, is ``B40``), so that it takes one of
+    the person's two places at the locus, not two; one with no shared antigen is left out. The
+    crossmatch keeps every alternative instead (:func:`read_names`): a donor may carry any.
+
+    Examples
+    --------
+    >>> matching_typing(["B*40:01/40:02", "B44", "A*02:01/02:06"])
+    ('B40', 'B44', 'A*02:01')
+    """
+    table = table or nomenclature()
+    out: list[str] = []
+    for name in names:
+        specs = table.parse(name)
+        if len(specs) <= 1:
+            out.extend(s.token for s in specs)
+            continue
+        antigens = [table.antigen(s.token) or s.token for s in specs]
+        if len(set(antigens)) == 1:
+            out.append(specs[0].token)
+            continue
+        shared = [
+            a
+            for a in table.ancestors(antigens[0])
+            if a not in PUBLIC_EPITOPES and all(a in table.ancestors(b) for b in antigens[1:])
+        ]
+        out.extend(shared[:1])
+    return tuple(out)
 
 
 def _same_antigen(
