@@ -271,6 +271,18 @@ def test_an_unrecorded_cpra_is_computed_with_abo_when_asked_and_shown(
     assert f"  cPRA {cpras[0]:.1%} (computed from the unacceptable antigens" in text
 
 
+def test_cpra_with_abo_and_a_panel_without_blood_groups_is_a_clear_error(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    panel = tmp_path / "panel.json"
+    panel.write_text(json.dumps({"source": "typings only", "donors": [{"hla": ["A1", "B8"]}]}))
+    pool = _tiny_clinical_pool(tmp_path)  # no patient has a recorded cPRA
+    result = runner.invoke(app, ["solve", str(pool), "--panel", str(panel), "--cpra-with-abo"])
+    assert result.exit_code == 2
+    assert "a cPRA with blood group needs a panel with blood groups" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_a_points_table_with_several_bad_lines_lists_each(
     runner: CliRunner, tmp_path: Path
 ) -> None:

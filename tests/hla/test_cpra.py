@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from possible.domain import BloodGroup
-from possible.errors import FormatError, ValidationError, ValidationErrors
+from possible.errors import FormatError, PolicyError, ValidationError, ValidationErrors
 from possible.hla.cpra import PANEL_SIZE, Panel, cpra
 
 PANEL = Panel(
@@ -27,6 +27,18 @@ def test_abo_inclusive_cpra_also_rules_out_incompatible_panel_donors() -> None:
     # An O patient cannot take the A and B panel donors: half the panel before any antibody.
     values = cpra([(), ("A24",)], PANEL, blood_groups=[BloodGroup.O, BloodGroup.AB])
     assert values.tolist() == [0.5, 0.25]
+
+
+def test_abo_inclusive_cpra_needs_a_panel_with_blood_groups() -> None:
+    without = Panel(PANEL.typings, None, "typings only")
+    with pytest.raises(PolicyError, match="typings only has none"):
+        cpra([("A2",)], without, blood_groups=[BloodGroup.O])
+
+
+def test_panel_donors_typed_at_drb1_carry_the_dr51_52_53_it_implies() -> None:
+    # As the crossmatch reads donors: DR17 and DR11 bring DR52; DR15 brings DR51; DR1 nothing.
+    panel = Panel((("DR17", "DR11"), ("DR15", "DR1"), ("DR17", "DR52"), ("DR1",)), None, "DR")
+    assert cpra([("DR52",), ("DR51",), ("DR53",)], panel).tolist() == [0.5, 0.25, 0.0]
 
 
 def test_shipped_panel_is_the_same_on_every_call_and_plausible() -> None:

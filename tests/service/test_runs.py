@@ -350,6 +350,16 @@ def test_a_programme_runs_with_its_own_points_table_and_cpra_panel(api: Api) -> 
     assert (panel["source"], panel["donors"]) == (HAND_PANEL["source"], 4)
     assert api.post("admin", "/cpra-panels", json=HAND_PANEL).status_code == 200  # kept once
     assert [p["digest"] for p in api.get("auditor", "/cpra-panels").json()] == [panel["digest"]]
+    no_groups = {
+        "source": "typings only",
+        "donors": [{"hla": d["hla"]} for d in HAND_PANEL["donors"]],
+    }
+    bare = api.post("admin", "/cpra-panels", json=no_groups).json()["digest"]
+    r = api.post(
+        "admin", "/match-runs", json={**POLICY, "cpra_panel_digest": bare, "cpra_with_abo": True}
+    )
+    assert r.status_code == 422  # refused at once, not a run that fails later
+    assert "field 'cpra_with_abo'" in r.json()["detail"]
 
     unknown = api.post("admin", "/match-runs", json={**POLICY, "cpra_panel_digest": "0" * 16})
     assert unknown.status_code == 422

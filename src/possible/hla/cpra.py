@@ -16,7 +16,7 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -24,9 +24,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from possible.domain import ABO_COMPATIBLE, BLOOD_GROUP_ORDER, BloodGroup
-from possible.errors import FormatError, InputError, ValidationError, ValidationErrors
+from possible.errors import (
+    FormatError,
+    InputError,
+    PolicyError,
+    ValidationError,
+    ValidationErrors,
+)
 from possible.hla.nomenclature import Nomenclature, nomenclature
-from possible.hla.typing import carries_unacceptable, read_names
+from possible.hla.typing import carries_unacceptable, crossmatch_typing, read_names
 
 __all__ = ["Panel", "cpra"]
 
@@ -175,12 +181,18 @@ def cpra(
     0.0
     """
     panel = panel or Panel.shipped()
+    table = table or nomenclature()
+    if blood_groups is not None and panel.blood_groups is None:
+        raise PolicyError(
+            f"a cPRA with blood group needs a panel with blood groups; {panel.source} has none"
+        )
     lists = [list(tokens) for tokens in unacceptable]
-    _warn_untyped_loci(lists, panel, table or nomenclature())
-    ruled_out = carries_unacceptable(panel.typings, lists, table)
+    # Panel donors as the crossmatch sees donors: typed at DRB1, they carry its DR51/52/53.
+    typings = _crossmatch_typings(panel, table)
+    _warn_untyped_loci(lists, typings, panel.source, table)
+    ruled_out = carries_unacceptable(typings, lists, table)
     if blood_groups is not None:
-        if panel.blood_groups is None:
-            raise ValueError("the ABO-inclusive cPRA needs a panel with blood groups")
+        assert panel.blood_groups is not None
         donors = np.array([_GROUP_CODE[g] for g in panel.blood_groups], dtype=np.int8)
         for p, group in enumerate(blood_groups):
             if group is not None:
@@ -194,15 +206,23 @@ _log = logging.getLogger(__name__)
 _GROUP_CODE = {group: code for code, group in enumerate(BLOOD_GROUP_ORDER)}
 
 
+@lru_cache(maxsize=2)  # the shipped panel and a programme's own
+def _crossmatch_typings(panel: Panel, table: Nomenclature) -> list[tuple[str, ...]]:
+    return [crossmatch_typing(t, table) for t in panel.typings]
+
+
 def _warn_untyped_loci(
-    unacceptable: Sequence[Iterable[str]], panel: Panel, table: Nomenclature
+    unacceptable: Sequence[Iterable[str]],
+    typings: Sequence[Sequence[str]],
+    source: str,
+    table: Nomenclature,
 ) -> None:
     """Log (counts only, never who) antibodies at loci the panel is not typed at.
 
     They cannot rule out any panel donor, so the computed cPRA leaves them out: the shipped
     panel, drawn from A, B, C, DR and DQ frequencies, has no DQA1 or DPB1.
     """
-    typed = {table.locus(t) for typing in panel.typings for t in typing}
+    typed = {table.locus(t) for typing in typings for t in typing}
     missing: dict[str, int] = {}
     for tokens in unacceptable:
         for locus in {table.locus(t) for t in tokens} - typed:
@@ -213,7 +233,7 @@ def _warn_untyped_loci(
             "the cPRA panel (%s) is not typed at every locus of the patients' unacceptable "
             "antigens (%s patient(s)); those antibodies do not count towards a computed cPRA: "
             "record the lab's cRF, or use a panel typed there",
-            panel.source.split(":", 1)[0],
+            source.split(":", 1)[0],
             counts,
         )
 

@@ -161,6 +161,12 @@ def create_run(
                 f"no uploaded cPRA panel {wanted!r} (see GET /cpra-panels)",
                 field="cpra_panel_digest",
             )
+        panel = _kept_panel(session, wanted)
+        if policy.get("cpra_with_abo") and panel is not None and panel.blood_groups is None:
+            raise ValidationError(
+                f"the cPRA panel {wanted!r} has no blood groups, so blood group cannot count",
+                field="cpra_with_abo",
+            )
     run = MatchRun(
         status="queued",
         policy=policy,
@@ -172,6 +178,12 @@ def create_run(
     session.add(run)
     session.flush()
     return run
+
+
+def _kept_panel(session: Session, digest: str | None) -> Panel | None:
+    """Return the uploaded panel `digest` names (``None``: the shipped one, or no such panel)."""
+    kept = None if digest is None else session.get(CpraPanel, digest)
+    return None if kept is None else Panel.from_document(kept.document)
 
 
 def result_digest(result: dict[str, Any]) -> str:
@@ -189,8 +201,7 @@ def execute_run(db: Database, run_id: int) -> None:
         run.status = "running"
         run.started_at = dt.datetime.now(dt.UTC)
         snapshot, policy = run.snapshot, dict(run.policy)
-        kept = session.get(CpraPanel, policy.get("cpra_panel_digest") or "")
-        panel = None if kept is None else Panel.from_document(kept.document)
+        panel = _kept_panel(session, policy.get("cpra_panel_digest"))
 
     def progress(message: str) -> None:
         with db.session() as session:
