@@ -141,6 +141,27 @@ def test_a_patient_may_decline_only_a_registered_donor(api: Api) -> None:
     assert api.get("north", f"/patients/{NEW_PATIENT['id']}").json()["declined_donors"] == [donor]
 
 
+def test_every_bad_hla_name_of_a_list_is_reported_with_its_place(api: Api) -> None:
+    r = api.post("north", "/patients", json={**NEW_PATIENT, "hla": ["A*0201", "B999", "A1"]})
+    assert r.status_code == 422
+    (error,) = r.json()["detail"]
+    assert error["loc"][-1] == "hla"
+    assert "[0] malformed HLA allele name 'A*0201'" in error["msg"]
+    assert "[1] unknown HLA antigen 'B999'" in error["msg"]
+
+
+def test_a_donor_paired_to_an_unknown_patient_is_refused_naming_the_field(api: Api) -> None:
+    r = api.post("north", "/donors", json={"id": "ND1", "blood_group": "O", "patient_id": "NOPE"})
+    assert r.status_code == 422
+    assert r.json()["detail"] == (
+        "record 'ND1': field 'patient_id': no patient 'NOPE' is registered: register the"
+        " patient first"
+    )
+    south = api.get("south", "/patients").json()["items"][0]["id"]
+    r = api.post("north", "/donors", json={"id": "ND1", "blood_group": "O", "patient_id": south})
+    assert r.status_code == 403  # another centre's patient: not this coordinator's to pair
+
+
 def test_concurrent_edits_lose_no_update(api: Api) -> None:
     api.post("north", "/patients", json=NEW_PATIENT)
     first = api.patch("north", "/patients/NP1", json={"version": 1, "cpra": 0.3})

@@ -274,7 +274,13 @@ def create_donor(body: DonorIn, actor: Writer, session: SessionDep) -> Donor:
         raise HTTPException(status.HTTP_409_CONFLICT, f"donor {body.id!r} already exists")
     centre = _centre(actor, body.centre_id)
     if body.patient_id is not None:
-        _get(session, actor, Patient, body.patient_id)
+        if session.get(Patient, body.patient_id) is None:
+            raise ValidationError(
+                f"no patient {body.patient_id!r} is registered: register the patient first",
+                record=body.id,
+                field="patient_id",
+            )
+        _get(session, actor, Patient, body.patient_id)  # and one this centre cares for
     _check_subgroup(body.id, body.blood_group, body.subgroup)
     row = Donor(**body.model_dump(exclude={"centre_id"}), centre_id=centre)
     row.status = "referral"

@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from possible.compatibility.scoring import ScoringPolicy
-from possible.errors import PolicyError, ValidationError
+from possible.errors import PolicyError, ValidationError, ValidationErrors
 from possible.hla.typing import read_names
 
 __all__ = [
@@ -51,6 +51,8 @@ def _hla(value: list[str] | None, info: ValidationInfo) -> list[str] | None:
         return None
     try:
         read_names(value, record="", field="", typing=info.field_name == "hla")
+    except ValidationErrors as err:  # every bad entry, each with its place in the list
+        raise ValueError("; ".join(f"{e.field} {e.message}" for e in err.errors)) from None
     except ValidationError as err:
         raise ValueError(err.message) from None
     return value
