@@ -42,6 +42,14 @@ def test_a_null_allele_is_no_antibody_specificity_but_is_a_valid_typing() -> Non
     assert "null allele 'A*02:01N' expresses no antigen" in err.value.message
 
 
+def test_a_broad_listed_first_does_not_hide_two_splits_after_it() -> None:
+    # A9 is A23 or A24; listed with both, the person has A23, A24 and A1: three antigens.
+    with pytest.raises(ValidationError) as err:
+        read_names(["A9", "A23", "A24", "A1"], record="d1", field="hla", typing=True)
+    assert "3 different antigens at HLA-A (A23, A24, A1)" in err.value.message
+    read_names(["A9", "A23", "A24"], record="d1", field="hla", typing=True)  # two: fine
+
+
 def test_names_that_may_be_the_same_antigen_count_once_in_a_typing() -> None:
     names = ["A2", "A*02:01", "A9", "A24", "B44", "Bw4", "B8", "Bw6", "A*02:01/02:06"]
     assert len(read_names(names, record="d1", field="hla", typing=True)) == 9

@@ -99,7 +99,14 @@ def read_names(
         if not typing or not specs or all(s.token in PUBLIC_EPITOPES for s in specs):
             continue
         seen = distinct.setdefault(specs[0].locus, [])
-        if any(_same_antigen(specs, other, table) for _, other in seen):
+        same = next(
+            (j for j, (_, other) in enumerate(seen) if _same_antigen(specs, other, table)), None
+        )
+        if same is not None:
+            # One antigen: keep its narrower name, so that a broad listed first (A9) does not
+            # stand for two different splits listed after it (A23, A24).
+            if _broader(seen[same][1], specs, table):
+                seen[same] = (name, specs)
             continue
         seen.append((name, specs))
         if len(seen) == 3:
@@ -148,6 +155,11 @@ def matching_typing(names: Iterable[str], table: Nomenclature | None = None) -> 
         ]
         out.extend(shared[:1])
     return tuple(out)
+
+
+def _broader(a: tuple[Specificity, ...], b: tuple[Specificity, ...], table: Nomenclature) -> bool:
+    """Whether name `a` is broader than name `b` (A9 than A24)."""
+    return any(x.token in table.ancestors(y.token) and x.token != y.token for x in a for y in b)
 
 
 def _same_antigen(
