@@ -140,6 +140,16 @@ def test_a_record_check_does_not_hide_the_fields_already_found_bad() -> None:
     }
 
 
+def test_an_unknown_declined_donor_is_reported_with_the_records_bad_fields() -> None:
+    doc = json.loads(GOLDEN.read_text())
+    doc["patients"][0]["declined_donors"] = ["DX", 5]
+    with pytest.raises(ValidationErrors) as info:
+        read_pool_json(json.dumps(doc))
+    messages = [(e.record, e.field, e.message) for e in info.value.errors]
+    assert [m[:2] for m in messages] == [("P1", "declined_donors"), ("P1", "declined_donors")]
+    assert "'DX'" in messages[1][2]  # the unknown id, found in the same pass as the bad entry
+
+
 def test_version_1_files_may_not_use_version_2_keys() -> None:
     doc = {"format": "possible.pool", "version": 1, "as_of": "2026-01-01"}
     doc.update({"patients": [], "donors": [], "arcs": []})

@@ -211,7 +211,15 @@ def _usable_id(raw: object, key: str) -> str | None:
 
 def _stand_in_patient(raw: object) -> Patient | None:
     pid = _usable_id(raw, "id")
-    return Patient(pid) if pid is not None else None
+    if pid is None:
+        return None
+    # Its declined donors that are well-formed still take part in the cross-check, so that
+    # an unknown one is reported in the same pass as the record's bad fields.
+    listed = raw.get("declined_donors") if isinstance(raw, dict) else None
+    declined = (
+        tuple(v for v in listed if isinstance(v, str) and v) if isinstance(listed, list) else ()
+    )
+    return Patient(pid, declined_donors=declined)
 
 
 def _stand_in_donor(raw: object) -> Donor | None:
