@@ -6,6 +6,7 @@ Screenshots of each screen are saved under ``test-output/screens/``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,50 @@ def test_exchange_follow_through_in_the_browser(page: Page) -> None:
     expect(section).to_contain_text("broken")
     expect(section).to_contain_text("crossmatch failed: positive flow crossmatch")
     shot(page, "14-exchange-crossmatch-failed")
+
+
+def _json_file(name: str, doc: object) -> Any:
+    return {"name": name, "mimeType": "application/json", "buffer": json.dumps(doc).encode()}
+
+
+def test_the_administrator_sets_the_programmes_own_panel_and_points(page: Page) -> None:
+    sign_in(page, "admin")
+    page.get_by_role("link", name="Matching runs").click()
+    # A panel with a bad donor: every problem named, nothing kept.
+    bad = {"source": "bad", "donors": [{"hla": ["A1", "Q17"]}, {"hla": ["B8"], "blood_group": "Z"}]}
+    page.get_by_label("Panel file (JSON)").set_input_files(files=[_json_file("bad.json", bad)])
+    page.get_by_role("button", name="Upload panel").click()
+    error = page.locator("#panel-file-error")
+    expect(error).to_contain_text("record 'donors[0]': field 'hla[1]': unknown HLA antigen 'Q17'")
+    expect(error).to_contain_text("record 'donors[1]': field 'blood_group'")
+    good = {"source": "north-west sample", "donors": [{"hla": ["A1", "B8", "DR17"]}]}
+    page.get_by_label("Panel file (JSON)").set_input_files(files=[_json_file("good.json", good)])
+    page.get_by_role("button", name="Upload panel").click()
+    panel = page.get_by_label("cPRA panel (where not recorded)")
+    expect(panel.locator("option")).to_contain_text(
+        ["Shipped panel", "north-west sample (1 donors)"]
+    )
+    # A points table with two bad lines: both named.
+    table = {"name": "mine", "component": [{"name": "x", "points": -1}, {"name": "y"}]}
+    own = page.get_by_label("Own points table (JSON file, optional)")
+    own.set_input_files(files=[_json_file("table.json", table)])
+    page.get_by_label("Objective").select_option("score")
+    page.get_by_role("button", name="Start matching run").click()
+    refused = page.locator("#run-error")
+    expect(refused).to_contain_text("component 'x': points must be >= 0")
+    expect(refused).to_contain_text("component 'y': give exactly one of")
+    table = {
+        "name": "mine",
+        "component": [
+            {"name": "transplant", "points": 1},
+            {"name": "match", "fact": "mismatch_level", "values": {"1": 3, "2": 2}},
+        ],
+    }
+    own.set_input_files(files=[_json_file("table.json", table)])
+    page.get_by_role("button", name="Start matching run").click()
+    expect(page.locator("#run-phase")).to_contain_text("done")
+    first = page.locator("section.exchange").first
+    expect(first.get_by_role("columnheader", name="match", exact=True)).to_be_visible()
+    assert api(page, "/match-runs")[0]["policy"]["scoring"] == table
+    expect(page.locator("#run-policy")).to_contain_text("Scoring: mine (the programme's own table)")
+    shot(page, "15-own-points-table-run")

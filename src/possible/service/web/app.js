@@ -37,9 +37,17 @@ function h(tag, attrs, ...children) {
 
 function say(message) { document.getElementById("status").textContent = message; }
 
+// Every problem the service names, one per line: a list of them, or pydantic's field errors.
+function detailText(body) {
+  if (Array.isArray(body.problems)) return body.problems.join("\n");
+  if (typeof body.detail === "string") return body.detail;
+  if (Array.isArray(body.detail)) return body.detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("\n");
+  return "the request was refused";
+}
+
 class ApiError extends Error {
   constructor(status, body) {
-    super(typeof body.detail === "string" ? body.detail : "the request was refused");
+    super(detailText(body));
     this.status = status;
     this.body = body;
   }
@@ -346,21 +354,46 @@ screens.runs = async (main) => {
       [["", "Shipped panel"], ...panels.map((p) => [p.digest, `${p.source} (${p.donors} donors)`])].map(([v, t]) => h("option", { value: v }, t))));
     const withAbo = h("input", { type: "checkbox", id: "cpra-with-abo" });
     const withAboNode = h("div", {}, h("label", { for: "cpra-with-abo" }, withAbo, " Blood group counts in computed cPRA"));
+    // A programme's own points table: the structure of a policy file, as JSON; kept with the run.
+    const ownTable = field("points-table", "Own points table (JSON file, optional)",
+      h("input", { type: "file", accept: ".json,application/json" }),
+      "Replaces the scoring policy above: {\"name\": ..., \"component\": [...]}, as in docs/compatibility.md.");
     // Chains of any length: not with the UK hierarchy, whose model follows chains by position.
     const anyLength = h("input", { type: "checkbox", id: "any-chain-length", onchange: () => { f.ch.input.disabled = anyLength.checked; } });
     const anyLengthNode = h("div", {}, h("label", { for: "any-chain-length" }, anyLength, " Chains of any length"));
-    const error = h("p", { class: "error", role: "alert" });
+    const error = h("p", { class: "error", role: "alert", id: "run-error" });
     main.append(h("form", { class: "noprint", onsubmit: async (e) => {
       e.preventDefault();
       try {
+        const file = ownTable.input.files[0];
+        let own = null;
+        if (file) {
+          try { own = JSON.parse(await file.text()); } catch (_) { throw new Error(`${file.name} is not JSON`); }
+        }
         const run = await api("POST", "/match-runs", { max_cycle: Number(f.cyc.input.value),
           max_chain: anyLength.checked ? null : Number(f.ch.input.value),
-          objective: objective.input.value, scoring: scoring.input.value,
+          objective: objective.input.value, scoring: own ?? scoring.input.value,
           cpra_panel_digest: panel.input.value || null, cpra_with_abo: withAbo.checked });
         go(`#/runs/${run.id}`);
       } catch (err) { error.textContent = err.message; }
     } }, h("fieldset", {}, h("legend", {}, "Start a run"), h("div", { class: "row" }, f.cyc.node, f.ch.node, anyLengthNode, objective.node, scoring.node, panel.node, withAboNode),
-      error, h("p", {}, h("button", { type: "submit", id: "start-run" }, "Start matching run")))));
+      ownTable.node, error, h("p", {}, h("button", { type: "submit", id: "start-run" }, "Start matching run")))));
+    // A programme's own cPRA reference panel, kept for good under the digest of its donors.
+    const upload = field("panel-file", "Panel file (JSON)", h("input", { type: "file", accept: ".json,application/json", required: true }),
+      "{\"source\": ..., \"donors\": [{\"hla\": [...], \"blood_group\": \"O\"}, ...]}: every bad donor is reported, and nothing is kept.");
+    main.append(h("form", { class: "noprint", onsubmit: async (e) => {
+      e.preventDefault();
+      upload.error.textContent = "";
+      try {
+        const file = upload.input.files[0];
+        let doc;
+        try { doc = JSON.parse(await file.text()); } catch (_) { throw new Error(`${file.name} is not JSON`); }
+        const kept = await api("POST", "/cpra-panels", doc);
+        say(`Panel ${kept.source} kept (${kept.donors} donors)`);
+        route();
+      } catch (err) { upload.error.textContent = err.message; }
+    } }, h("fieldset", {}, h("legend", {}, "Upload a cPRA panel"), upload.node,
+      h("p", {}, h("button", { type: "submit", id: "upload-panel", class: "secondary" }, "Upload panel")))));
   }
   const runs = await api("GET", "/match-runs");
   main.append(runs.length ? table(["run", "status", "started", "policy"], runs.map((r) => [
@@ -397,6 +430,7 @@ function renderResult(body, run) {
   body.append(h("p", { class: "row" }, download, print));
   const levels = res.levels.map((l) => [l.description, l.value, l.bound]);
   body.append(h("h2", {}, "Summary"), h("p", {}, `Status ${res.status}; ${res.transplants} transplants in ${res.exchanges.length} exchanges; solver ${run.solver.name} ${run.solver.version}; snapshot ${run.snapshot_digest.slice(0, 12)}.`),
+    h("p", { id: "run-policy" }, policyText(res.policy || run.policy)),
     table(["objective", "value", "bound"], levels));
   if (res.summary) {
     body.append(h("div", { class: "cards" },
@@ -428,6 +462,15 @@ function renderResult(body, run) {
     body.append(h("h2", {}, "Patients not matched"), res.unmatched.length
       ? table(["patient", "why"], res.unmatched.map((u) => [u.patient, (why[u.reason] || u.reason) + ruledOut(u.excluded)])) : h("p", {}, "Everyone was matched."));
   }
+}
+
+function policyText(p) {
+  // Which points table and, where a cPRA was computed, which panel: what the result rests on.
+  const scoring = typeof p.scoring === "string" ? p.scoring : `${p.scoring.name} (the programme's own table)`;
+  const cpra = p.cpra_computed_for && p.cpra_computed_for.length
+    ? ` cPRA computed for ${p.cpra_computed_for.length} patient(s) against ${p.cpra_panel}${p.cpra_with_abo ? ", blood group included" : ""}.`
+    : "";
+  return `Scoring: ${scoring}${p.scoring_digest ? `, fingerprint ${p.scoring_digest}` : ""}.${cpra}`;
 }
 
 function factsText(facts) {
