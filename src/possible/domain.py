@@ -30,6 +30,7 @@ __all__ = [
     "Patient",
     "PatientStatus",
     "Pool",
+    "age_on",
     "check_subgroup",
 ]
 
@@ -265,6 +266,34 @@ _MAX_AGE = 130
 _MAX_PREVIOUS_TRANSPLANTS = 50  # far beyond any real patient; a bigger count is a typing error
 MAX_SCORE = 1e9
 """Largest arc score accepted: sums of scores must stay exact in double precision."""
+
+
+def age_on(born: dt.date, day: dt.date) -> float:
+    """Return the age on `day` of someone born on `born`, in years.
+
+    The whole part is the completed years, as a calendar counts them (a birthday on 29
+    February is reached on 1 March in other years); the fraction is the share of the current
+    year of life gone by, cut (not rounded) to two decimals, so that the day before a birthday
+    never reads as the birthday.
+
+    Examples
+    --------
+    >>> age_on(dt.date(1964, 7, 2), dt.date(2025, 7, 1))
+    60.99
+    >>> age_on(dt.date(1964, 7, 2), dt.date(2025, 7, 2))
+    61.0
+    """
+
+    def birthday(year: int) -> dt.date:
+        try:
+            return born.replace(year=year)
+        except ValueError:  # 29 February in a common year
+            return dt.date(year, 3, 1)
+
+    completed = day.year - born.year - (birthday(day.year) > day)
+    last, following = birthday(born.year + completed), birthday(born.year + completed + 1)
+    fraction = (day - last).days / (following - last).days
+    return completed + math.floor(fraction * 100) / 100
 
 
 def _check_person(person: Patient | Donor) -> None:

@@ -353,3 +353,14 @@ def test_a_donor_with_only_a_birth_date_needs_no_consent_to_give_given_arcs() ->
         ],
     }
     assert build_graph(read_pool_json(json.dumps(doc))).n_arcs == 2
+
+
+def test_an_age_from_a_date_of_birth_is_not_a_birthday_early() -> None:
+    # Rounded to two decimals, 60 years and 364 days read as 61.00, and a centre's limit of 60
+    # refused a donor of 60.
+    doc = json.loads(GOLDEN.read_text())
+    doc["as_of"] = "2025-07-01"
+    doc["donors"][0].pop("age", None)
+    doc["donors"][0]["date_of_birth"] = "1964-07-02"
+    pool = read_pool_json(json.dumps(doc))
+    assert pool.donors[pool.donor_index(doc["donors"][0]["id"])].age == 60.99

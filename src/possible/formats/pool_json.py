@@ -29,7 +29,7 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from possible.domain import Donor, DonorStatus, Patient, PatientStatus, Pool
+from possible.domain import Donor, DonorStatus, Patient, PatientStatus, Pool, age_on
 from possible.errors import FormatError, InputError, ValidationError, ValidationErrors
 from possible.formats._fields import (
     build_pool,
@@ -438,7 +438,7 @@ def _age(
             record=record_id,
             field="date_of_birth",
         )
-    years = (as_of - born).days / 365.25
+    years = age_on(born, as_of) if born <= as_of else (as_of - born).days / 365.25
     if age is not None and checked and abs(age - years) >= 1.0:
         raise ValidationError(
             f"age {age:g} disagrees with the date of birth", record=record_id, field="age"

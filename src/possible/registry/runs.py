@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from possible.compatibility import AboRule, Rules, ScoringPolicy, build_arcs
-from possible.domain import BloodGroup, Pool
+from possible.domain import BloodGroup, Pool, age_on
 from possible.domain import Donor as DomainDonor
 from possible.domain import Patient as DomainPatient
 from possible.errors import ValidationError
@@ -103,7 +103,7 @@ def matching_runs(session: Session) -> dict[str, int]:
 
 
 def _age(born: dt.date | None, as_of: dt.date) -> float | None:
-    return None if born is None else round((as_of - born).days / 365.25, 2)
+    return None if born is None else age_on(born, as_of)
 
 
 def _domain_patient(p: Patient, as_of: dt.date, donors: set[str], runs: int) -> DomainPatient:
