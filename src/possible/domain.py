@@ -22,6 +22,7 @@ from possible.errors import InputError, ValidationError, ValidationErrors
 __all__ = [
     "ABO_COMPATIBLE",
     "BLOOD_GROUP_ORDER",
+    "MAX_AGE",
     "MAX_SCORE",
     "Arcs",
     "BloodGroup",
@@ -192,7 +193,7 @@ class Patient:
                 record=self.id,
                 field="anti_a_titre",
             )
-        if self.max_donor_age is not None and not (0 < self.max_donor_age < _MAX_AGE):
+        if self.max_donor_age is not None and not (0 < self.max_donor_age < MAX_AGE):
             raise ValidationError(
                 f"donor age limit {self.max_donor_age!r} is not plausible",
                 record=self.id,
@@ -262,7 +263,8 @@ class Donor:
         return _clinical(self, 4, ignore="date_of_birth")
 
 
-_MAX_AGE = 130
+MAX_AGE = 130
+"""Ages (and a centre's donor age limits) must be below this many years."""
 _MAX_PREVIOUS_TRANSPLANTS = 50  # far beyond any real patient; a bigger count is a typing error
 MAX_SCORE = 1e9
 """Largest arc score accepted: sums of scores must stay exact in double precision."""
@@ -297,7 +299,7 @@ def age_on(born: dt.date, day: dt.date) -> float:
 
 
 def _check_person(person: Patient | Donor) -> None:
-    if person.age is not None and not (math.isfinite(person.age) and 0 <= person.age < _MAX_AGE):
+    if person.age is not None and not (math.isfinite(person.age) and 0 <= person.age < MAX_AGE):
         raise ValidationError(f"age {person.age!r} is not plausible", record=person.id, field="age")
     check_subgroup(person.id, person.blood_group, person.subgroup)
 

@@ -162,6 +162,30 @@ def test_a_donor_paired_to_an_unknown_patient_is_refused_naming_the_field(api: A
     assert r.status_code == 403  # another centre's patient: not this coordinator's to pair
 
 
+def test_a_date_of_birth_giving_no_plausible_age_is_refused(api: Api) -> None:
+    # Stored, it was refused by every run's snapshot: one typo stopped the programme's runs.
+    assert api.post("north", "/patients", json=NEW_PATIENT).status_code == 201
+    donor = api.get("north", "/donors").json()["items"][0]
+    for born in ("2064-05-01", "1850-01-01"):
+        r = api.patch(
+            "north",
+            f"/donors/{donor['id']}",
+            json={"version": donor["version"], "date_of_birth": born},
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"][-1] == "date_of_birth"
+    r = api.patch(
+        "north",
+        f"/patients/{NEW_PATIENT['id']}",
+        json={"version": 1, "date_of_birth": "2999-01-01"},
+    )
+    assert r.status_code == 422
+    assert "is in the future" in r.json()["detail"][0]["msg"]
+    r = api.post("admin", "/match-runs", json={"objective": "transplants"})
+    assert r.status_code == 202  # the programme's runs go on
+    api.wait()
+
+
 def test_concurrent_edits_lose_no_update(api: Api) -> None:
     api.post("north", "/patients", json=NEW_PATIENT)
     first = api.patch("north", "/patients/NP1", json={"version": 1, "cpra": 0.3})

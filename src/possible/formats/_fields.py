@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from possible.domain import MAX_SCORE, BloodGroup, Donor, Patient, Pool
+from possible.domain import MAX_AGE, MAX_SCORE, BloodGroup, Donor, Patient, Pool
 from possible.errors import FormatError, InputError, ValidationError, ValidationErrors
 
 __all__ = [
@@ -33,9 +33,6 @@ __all__ = [
     "parse_fraction",
     "require",
 ]
-
-# Ages the domain accepts (see Donor): at least 0, below 130.
-_MAX_AGE = 130.0
 
 T = TypeVar("T")
 
@@ -208,7 +205,7 @@ def parse_fraction(
 def parse_age(value: object, *, record_id: str | None, field: str) -> float:
     """Parse an age in years, at least 0 and below 130."""
     number = expect_number(value, record_id=record_id, field=field)
-    if not 0.0 <= number < _MAX_AGE:
+    if not 0.0 <= number < MAX_AGE:
         raise ValidationError(f"age {number!r} is not plausible", record=record_id, field=field)
     return number
 

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from possible.compatibility.scoring import ScoringPolicy
+from possible.domain import MAX_AGE, age_on
 from possible.errors import PolicyError, ValidationError, ValidationErrors
 from possible.hla.typing import read_names
 
@@ -55,6 +56,22 @@ def _hla(value: list[str] | None, info: ValidationInfo) -> list[str] | None:
         raise ValueError("; ".join(f"{e.field} {e.message}" for e in err.errors)) from None
     except ValidationError as err:
         raise ValueError(err.message) from None
+    return value
+
+
+def _born(value: dt.date | None) -> dt.date | None:
+    """Refuse a date of birth that gives no plausible age today.
+
+    Stored, it would be refused by every matching run's snapshot (the age it gives is not
+    plausible), so one typo would stop the whole programme's runs.
+    """
+    if value is None:
+        return None
+    today = dt.date.today()
+    if value > today:
+        raise ValueError(f"{value.isoformat()} is in the future")
+    if age_on(value, today) >= MAX_AGE:
+        raise ValueError(f"{value.isoformat()} gives an age of {MAX_AGE} years or more")
     return value
 
 
@@ -116,7 +133,7 @@ class _PatientFields(BaseModel):
     dialysis_start: dt.date | None = None
     previous_transplants: int = Field(default=0, ge=0, le=20)
     anti_a_titre: int | None = Field(default=None, ge=1)
-    max_donor_age: float | None = Field(default=None, gt=0, lt=130)
+    max_donor_age: float | None = Field(default=None, gt=0, lt=MAX_AGE)
     declined_donors: list[str] = []
 
     _check_hla = field_validator("hla", "unacceptable")(_hla)
@@ -128,6 +145,8 @@ class PatientIn(_PatientFields):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     centre_id: str | None = None
     blood_group: Group
+
+    _check_born = field_validator("date_of_birth")(_born)
 
 
 class PatientPatch(BaseModel):
@@ -145,10 +164,11 @@ class PatientPatch(BaseModel):
     dialysis_start: dt.date | None = None
     previous_transplants: int | None = Field(default=None, ge=0, le=20)
     anti_a_titre: int | None = Field(default=None, ge=1)
-    max_donor_age: float | None = Field(default=None, gt=0, lt=130)
+    max_donor_age: float | None = Field(default=None, gt=0, lt=MAX_AGE)
     declined_donors: list[str] | None = None
 
     _check_hla = field_validator("hla", "unacceptable")(_hla)
+    _check_born = field_validator("date_of_birth")(_born)
 
 
 class PatientOut(_PatientFields):
@@ -176,6 +196,7 @@ class DonorIn(BaseModel):
     consent_given: dt.date | None = None
 
     _check_hla = field_validator("hla")(_hla)
+    _check_born = field_validator("date_of_birth")(_born)
 
 
 class DonorPatch(BaseModel):
@@ -190,6 +211,7 @@ class DonorPatch(BaseModel):
     consent_given: dt.date | None = None
 
     _check_hla = field_validator("hla")(_hla)
+    _check_born = field_validator("date_of_birth")(_born)
 
 
 class DonorOut(BaseModel):
