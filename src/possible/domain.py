@@ -391,6 +391,9 @@ class Pool:
         :func:`possible.compatibility.build_arcs`.
     as_of
         The date of the matching run the pool is for, if recorded.
+    age_scored
+        Whether the arcs' scores already hold the UK age-difference term (a scoring policy
+        scored ``donor_age_difference``), so that the UK objective adds none of its own.
     """
 
     patients: tuple[Patient, ...]
@@ -400,6 +403,7 @@ class Pool:
     _donor_index: dict[str, int] = field(repr=False, compare=False)
     clinical_arcs: bool = False
     as_of: dt.date | None = None
+    age_scored: bool = False
 
     @classmethod
     def build(

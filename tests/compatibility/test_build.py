@@ -272,6 +272,29 @@ def test_a_proposal_says_what_its_points_were_counted_from_and_whence_the_cpra()
     assert (summary["cpra"], summary["cpra_source"]) == (0.3, "recorded")
 
 
+def test_the_uk_objective_counts_the_age_term_once_where_the_policy_scores_it() -> None:
+    # A swap whose donors are 5 years apart: the uk policy gives each arc its 3 age points,
+    # and the UK hierarchy's score level must not add its own age bonus on top.
+    pool = Pool.build(
+        [patient("p1", G.O), patient("p2", G.O)],
+        [donor("d1", "p1", age=40.0, hla=HLA), donor("d2", "p2", age=45.0, hla=HLA)],
+    )
+    compat = build_arcs(pool, scoring="uk")
+    assert compat.pool.age_scored
+    result = solve(compat.pool, max_cycle=2, max_chain=0, objective="uk")
+    scores = [t.score for e in result.exchanges for t in e.transplants]
+    assert [
+        dict(t.breakdown)["age difference"] for e in result.exchanges for t in e.transplants
+    ] == [3.0, 3.0]
+    assert result.levels[-1].name == "uk.score"
+    assert result.levels[-1].value == pytest.approx(sum(scores))
+    # A policy without the age term leaves it to the objective, as for given arcs.
+    plain = build_arcs(pool, scoring="transplants")
+    assert not plain.pool.age_scored
+    result = solve(plain.pool, max_cycle=2, max_chain=0, objective="uk")
+    assert result.levels[-1].value == pytest.approx(2 + 2 * (3 + round(1e-5 * 65**2, 5)))
+
+
 def test_all_bad_hla_names_are_reported_together() -> None:
     pool = Pool.build(
         [Patient("p1", G.A, hla=("A2", "A99")), Patient("p2", G.A, unacceptable=("B*4x:01",))],

@@ -644,6 +644,9 @@ def build_arcs(
     for v in parts.values():
         total += v
     scored = pool.with_arcs(arc_d, arc_p, total, parts=parts, patients=new_patients)
+    # The points then hold the UK age term: the UK objective must not add its own on top.
+    age_scored = any(c.fact == "donor_age_difference" for c in policy.components)
+    scored = dataclasses.replace(scored, age_scored=age_scored)
     if asked is not None:  # the graph reads consent dates against the same run date
         scored = dataclasses.replace(scored, as_of=asked)
     return Compatibility(

@@ -175,8 +175,10 @@ def build_formulation(
     r = reach(s_indptr, s_target, g.n_pairs, g.n_ndds, max_cycle=max_cycle, max_chain=cap)
     s_src = np.repeat(np.arange(g.n_vertices, dtype=np.int32), np.diff(s_indptr))
     arc_index = _ArcIndex(g)
+    # Donors' ages for the UK age bonus; unknown (no bonus) where the arcs' scores hold it.
     ages = np.array(
-        [d.age if d.age is not None else np.nan for d in g.pool.donors], dtype=np.float64
+        [d.age if d.age is not None and not g.pool.age_scored else np.nan for d in g.pool.donors],
+        dtype=np.float64,
     ).reshape(len(g.pool.donors))
     first_donor = g.donor_index[g.donor_indptr[:-1]] if g.n_vertices else np.zeros(0, np.int32)
     multi = np.diff(g.donor_indptr) > 1
