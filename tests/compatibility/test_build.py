@@ -139,6 +139,29 @@ def test_a_donor_not_typed_where_the_patient_has_antibodies_is_not_crossmatch_ne
     )
 
 
+def test_a_serological_c_typing_with_one_antigen_may_hide_a_group_serology_cannot_see() -> None:
+    # C*12 has no serological antigen: a donor typed only Cw7 may be Cw7 and C*12.
+    pool = Pool.build(
+        [patient("p", unacceptable=("C*12:03",)), patient("own")],
+        [
+            donor("cw7", "own", hla=(*HLA, "Cw7")),
+            donor("molecular", None, hla=(*HLA, "C*07:01")),  # molecular: nothing hidden
+            donor("two", None, hla=(*HLA, "Cw7", "Cw4")),  # two antigens: nothing hidden
+            donor("group", None, hla=(*HLA, "C*12")),  # typed at the group: may be C*12:03
+        ],
+    )
+    compat = build_arcs(pool, scoring="transplants")
+    assert compat.explain("cw7", "p").reasons == (
+        "the donor is typed at HLA-C by serology with one antigen: the other may be a group"
+        " serology cannot see, as the patient's unacceptable C*12:03",
+    )
+    assert compat.explain("molecular", "p").compatible
+    assert compat.explain("two", "p").compatible
+    assert compat.explain("group", "p").reasons == (
+        "unacceptable antigen C*12:03: the donor is typed C*12",
+    )
+
+
 def test_a2_rule_opens_arcs_only_when_switched_on() -> None:
     pool = Pool.build(
         [patient("p-O", G.O, anti_a_titre=4), patient("own")],

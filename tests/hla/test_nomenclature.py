@@ -34,6 +34,8 @@ def tokens(name: str) -> list[str]:
         ("A*02:01/A*02:06", ["A*02:01", "A*02:06"]),
         ("A*02:01 / 02:06", ["A*02:01", "A*02:06"]),  # spaces around the slash
         ("C*17:01", ["C*17:01"]),  # a real group without serology
+        ("C*12:XX", ["C*12"]),  # such a group at low resolution
+        ("C*17", ["C*17"]),
         ("A*02", ["A2"]),  # allele group only: the antigen the group expresses
         ("A*02:XX", ["A2"]),
         ("B*15", ["B15"]),  # a group of several splits reads as their broad antigen

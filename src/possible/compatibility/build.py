@@ -49,6 +49,7 @@ from possible.hla.typing import (
     crossmatch_typing,
     matching_typing,
     read_names,
+    serology_blanks,
     typed_loci,
 )
 from possible.optimise.result import MatchingResult, Transplant, UnmatchedReason
@@ -410,12 +411,23 @@ class Compatibility:
         typed = self.typings[i]
         out = _carried(self.pool.donors[i].hla, typed, wanted, self.table)
         covered = typed_loci(typed, self.table)
+        blanks = serology_blanks(typed, self.table)
         for locus in dict.fromkeys(self.table.locus(u) for u in wanted):
             if locus not in covered:
                 listed = ", ".join(u for u in wanted if self.table.locus(u) == locus)
                 out.append(
                     f"the donor is not typed at HLA-{locus}, where the patient has "
                     f"unacceptable antigens ({listed})"
+                )
+                continue
+            unseen = [
+                u for u in wanted if self.table.locus(u) == locus and self.table.without_serology(u)
+            ]
+            if locus in blanks and unseen:
+                out.append(
+                    f"the donor is typed at HLA-{locus} by serology with one antigen: the other"
+                    f" may be a group serology cannot see, as the patient's unacceptable"
+                    f" {', '.join(unseen)}"
                 )
         return out
 
@@ -705,7 +717,11 @@ def _untyped(
     unacceptable: Sequence[Sequence[str]],
     table: Nomenclature,
 ) -> NDArray[np.bool_]:
-    """``(donors, patients)``: the donor is not typed at a locus of the patient's antibodies."""
+    """``(donors, patients)``: the donor is not typed at a locus of the patient's antibodies.
+
+    Or is typed there by serology with one antigen only, where the patient has antibodies to
+    a group serology cannot see (``C*12:03``): the donor's blank may be that group.
+    """
     codes: dict[str, int] = {}
 
     def mask(loci: Iterable[str]) -> int:
@@ -716,7 +732,13 @@ def _untyped(
 
     wanted = np.array([mask({table.locus(t) for t in u}) for u in unacceptable], dtype=np.int64)
     typed = np.array([mask(typed_loci(t, table)) for t in typings], dtype=np.int64)
-    return np.asarray((wanted[None, :] & ~typed[:, None]) != 0)
+    unseen = np.array(
+        [mask({table.locus(t) for t in u if table.without_serology(t)}) for u in unacceptable],
+        dtype=np.int64,
+    )
+    blank = np.array([mask(serology_blanks(t, table)) for t in typings], dtype=np.int64)
+    untyped = (wanted[None, :] & ~typed[:, None]) != 0
+    return np.asarray(untyped | ((unseen[None, :] & blank[:, None]) != 0))
 
 
 def _run_date(

@@ -215,6 +215,8 @@ class Nomenclature:
             antigen = self._alleles.get(group)
             if antigen is not None:
                 return (Specificity(self._locus_of[antigen], antigen, molecular=False),)
+            if group in GROUPS_WITHOUT_SEROLOGY:  # C*12, C*17:XX: a real group, no antigen
+                return (Specificity(locus, group, molecular=True),)
             if self.loci[locus] is not None:
                 raise ValueError(f"allele group {group!r} in {whole!r} has no known antigen")
             return (Specificity(locus, group, molecular=True),)
@@ -291,6 +293,20 @@ class Nomenclature:
             if t in self._drb345:
                 return True, self._drb345[t]
         return False, None
+
+    def without_serology(self, token: str) -> bool:
+        """Whether `token` is an allele or allele group that serology cannot see.
+
+        Such groups (``C*12``, ``C*17``, ...) sit at loci with serology, so a serological
+        typing there may hide one.
+
+        Examples
+        --------
+        >>> n = nomenclature()
+        >>> n.without_serology("C*12:03"), n.without_serology("C*07:01"), n.without_serology("Cw7")
+        (True, False, False)
+        """
+        return "*" in token and token.split(":", 1)[0] in GROUPS_WITHOUT_SEROLOGY
 
     def splits(self, antigen: str) -> tuple[str, ...]:
         """Return the splits of a broad antigen (not its associated antigens); empty otherwise.

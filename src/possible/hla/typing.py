@@ -39,6 +39,7 @@ __all__ = [
     "crossmatch_typing",
     "matching_typing",
     "read_names",
+    "serology_blanks",
     "typed_loci",
 ]
 
@@ -122,6 +123,34 @@ def read_names(
     if errors:
         raise ValidationErrors(errors)
     return tuple(dict.fromkeys(out))
+
+
+def serology_blanks(tokens: Sequence[str], table: Nomenclature) -> frozenset[str]:
+    """Return the loci where a typing may hide an antigen serology cannot see.
+
+    That is where it is typed by serology alone with one antigen: the second may be the same
+    (homozygous) or a group without serology (``C*12``, ``C*17``, ...), which a serological
+    typing reports as a blank. A typing with any molecular name at the locus, or two
+    antigens, hides nothing.
+
+    Examples
+    --------
+    >>> from possible.hla.nomenclature import nomenclature
+    >>> sorted(serology_blanks(("A1", "A2", "Cw7", "B8"), nomenclature()))
+    ['B', 'C']
+    """
+    at: dict[str, list[str]] = {}
+    for t in tokens:
+        if t not in PUBLIC_EPITOPES:
+            at.setdefault(table.locus(t), []).append(t)
+    out = set()
+    for locus, names in at.items():
+        if any("*" in t for t in names):
+            continue
+        narrowest = [t for t in names if not any(t != u and t in table.ancestors(u) for u in names)]
+        if len(narrowest) < 2:
+            out.add(locus)
+    return frozenset(out)
 
 
 def matching_typing(names: Iterable[str], table: Nomenclature | None = None) -> tuple[str, ...]:
