@@ -262,6 +262,18 @@ def test_cpra_is_computed_only_where_not_recorded() -> None:
     assert compat.cpra_computed == frozenset({"computed"})
 
 
+def test_a_computed_cpra_is_in_whole_percent_so_the_value_shown_is_the_value_scored() -> None:
+    # 5,051 of 5,317 panel donors ruled out is 0.94997: shown as 95 %, it must score as 95 %.
+    panel = Panel((("A2", "B8"),) * 5051 + (("A1", "B8"),) * 266, None, "5,317 donors")
+    pool = Pool.build(
+        [patient("p", cpra=None, unacceptable=("A2",)), patient("own")],
+        [donor("d", "own")],  # typed A3, A11: no A2
+    )
+    compat = build_arcs(pool, panel=panel, scoring="uk")
+    assert compat.pool.patients[compat.pool.patient_index("p")].cpra == 0.95
+    assert compat.explain("d", "p").breakdown["sensitisation"] == 10.0  # the top band
+
+
 def test_a_proposal_says_what_its_points_were_counted_from_and_whence_the_cpra() -> None:
     panel = Panel((("A1", "A2"), ("A2", "A3"), ("A3", "A11"), ("A1", "A24")), None, "hand")
     pool = Pool.build(

@@ -604,7 +604,8 @@ def build_arcs(
         groups = [patients[j].blood_group for j in missing] if rules.cpra_with_abo else None
         values = cpra([unacceptable[j] for j in missing], panel, blood_groups=groups, table=table)
         for j, v in zip(missing, values.tolist(), strict=True):
-            new_patients[j] = dataclasses.replace(patients[j], cpra=float(v))
+            # In whole percent, as labs report a cRF: the value shown is the value scored.
+            new_patients[j] = dataclasses.replace(patients[j], cpra=round(float(v), 2))
 
     exclusion = np.zeros((n_d, n_p), dtype=np.int8)
     compatible_abo, by_a2 = abo_matrix(
