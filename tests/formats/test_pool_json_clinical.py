@@ -302,6 +302,8 @@ def test_given_arcs_that_records_merely_leave_open_are_kept(
         ({"matching_runs": -1}, False),
         ({"matching_runs": "3"}, False),
         ({"unacceptable": []}, True),
+        ({"previous_transplants": 50}, True),
+        ({"previous_transplants": 60}, False),  # beyond any real patient: a typing error
     ],
 )
 def test_the_reader_and_the_schema_agree(patient: dict[str, object], accepted: bool) -> None:
@@ -311,13 +313,29 @@ def test_the_reader_and_the_schema_agree(patient: dict[str, object], accepted: b
         "patients": [{"id": "p1", **patient}],
         "donors": [],
     }
+    assert verdicts(doc) == (accepted, accepted)
+
+
+@pytest.mark.parametrize(("score", "accepted"), [(1e9, True), (2e9, False)])
+def test_the_reader_and_the_schema_agree_on_the_largest_score(score: float, accepted: bool) -> None:
+    doc = {
+        "format": "possible.pool",
+        "version": 2,
+        "patients": [{"id": "p1"}, {"id": "p2"}],
+        "donors": [{"id": "d1", "patient": "p1"}],
+        "arcs": [{"donor": "d1", "patient": "p2", "score": score}],
+    }
+    assert verdicts(doc) == (accepted, accepted)
+
+
+def verdicts(doc: dict[str, object]) -> tuple[bool, bool]:
+    """Whether the schema, and whether the reader, accept `doc`."""
     schema_ok = not list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc))
     try:
         read_pool_json(json.dumps(doc))
-        reader_ok = True
     except (FormatError, ValidationErrors):
-        reader_ok = False
-    assert (schema_ok, reader_ok) == (accepted, accepted)
+        return schema_ok, False
+    return schema_ok, True
 
 
 def test_a_pool_with_birth_dates_but_no_run_date_reads_back_equal(tmp_path: Path) -> None:
