@@ -394,6 +394,8 @@ def test_a_programme_runs_with_its_own_points_table_and_cpra_panel(api: Api) -> 
         panel["digest"],
     )
     assert used["cpra_with_abo"] is True
+    snapshot_day = dt.date.fromisoformat(used["as_of"])  # local date; created_at is UTC
+    assert abs(snapshot_day - dt.date.fromisoformat(done["created_at"][:10])).days <= 1
     assert used["cpra_computed_for"]
     transplants = [t for e in done["result"]["exchanges"] for t in e["transplants"]]
     assert transplants

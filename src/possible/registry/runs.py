@@ -257,8 +257,13 @@ def _solve_snapshot(
     doc = compat.explain_result(result).to_dict()
     used = {k: v for k, v in doc["policy"].items() if k.startswith("cpra_")}
     # The run's policy, with what it resolved to: the points table's and the panel's digests,
-    # and whose cPRA was computed.
-    doc["policy"] = {**policy, **used, "scoring_digest": compat.policy.digest()}
+    # whose cPRA was computed, and the date waiting and ages were counted to.
+    doc["policy"] = {
+        **policy,
+        **used,
+        "scoring_digest": compat.policy.digest(),
+        "as_of": compat.as_of and compat.as_of.isoformat(),  # the snapshot's date
+    }
     doc["compatibility"] = compat.counts()
     doc["summary"] = _summary(compat.pool, doc)
     return doc
