@@ -36,16 +36,16 @@ def tokens(name: str) -> list[str]:
         ("C*17:01", ["C*17:01"]),  # a real group without serology
         ("C*12:XX", ["C*12"]),  # such a group at low resolution
         ("C*17", ["C*17"]),
-        ("A*02", ["A2"]),  # allele group only: the antigen the group expresses
-        ("A*02:XX", ["A2"]),
-        ("B*15", ["B15"]),  # a group of several splits reads as their broad antigen
+        ("A*02", ["A*02"]),  # allele group only: the group, under its antigen
+        ("A*02:XX", ["A*02"]),
+        ("B*15", ["B*15"]),  # a group of several antigens
         ("A*02:01N", []),  # a null allele expresses nothing
         ("DRB1*04:01", ["DRB1*04:01"]),
         ("DQA1*05:01", ["DQA1*05:01"]),
         ("DQA1*05", ["DQA1*05"]),
         ("DPB1*04:01", ["DPB1*04:01"]),
         ("DPB1*1001:01", ["DPB1*1001:01"]),  # DPB1 numbers pass 999
-        ("A*02:AB", ["A2"]),  # a multiple-allele code: read at its allele group
+        ("A*02:AB", ["A*02"]),  # a multiple-allele code: read as its allele group
         ("DQA1*05:01N", []),
     ],
 )

@@ -92,8 +92,18 @@ def may_be(t: str, u: str) -> bool:
     """Whether someone typed `t` may carry the antigen or allele `u` (epitopes aside)."""
     if u in N.ancestors(t) or t in N.ancestors(u):  # the same, broader, or narrower
         return True
-    antigen = N.antigen(t) if "*" in t else None  # an allele known only at a broad antigen
-    return "*" not in u and any(s in N.ancestors(u) for s in N.splits(antigen or ""))
+    if "*" in u and ":" not in u:  # an antibody to a whole allele group: any of its alleles
+        return t.startswith(u + ":") or (
+            "*" not in t and any(N.related(t, a) for a in N.possible_antigens(u))
+        )
+    if "*" not in t:
+        return False
+    if "*" in u:  # another allele: only if `t` is its group
+        return ":" not in t and u.startswith(t + ":")
+    own = N.antigen(t)  # known only at a broad: any antigen narrower than it
+    if own is not None and N.splits(own) and own in N.ancestors(u):
+        return True
+    return any(u in N.ancestors(a) for a in N.possible_antigens(t))
 
 
 @pytest.mark.parametrize(
@@ -109,6 +119,14 @@ def may_be(t: str, u: str) -> bool:
         ("DRB1*03:05", "DRB1*03:01", False),  # a different allele, known as such
         ("B*44:02", "B45", False),  # known at its split
         ("A*02:01", "A203", False),  # A203 is associated with A2, not a split of it
+        ("B*15:XX", "B72", True),  # the B*15 group also holds B70, B71 and B72 alleles
+        ("B*15:XX", "B*15:03", True),  # and may be any of its alleles
+        ("B15", "B72", False),  # serological B15 is not B70
+        ("B*15:40", "B71", True),  # an unlisted allele of a mixed group: serology unknown
+        ("B*44:99", "B45", False),  # an unlisted allele of a group with one antigen: B44
+        ("A*02:01", "A*02:XX", True),  # an antibody written at group level: the whole group
+        ("A2", "A*02:XX", True),
+        ("A*24:02", "A*02:XX", False),
     ],
 )
 def test_a_typing_known_only_at_a_broad_may_carry_its_splits_and_their_epitopes(
@@ -134,13 +152,15 @@ NAMES = [
     "A1", "A2", "A9", "A23", "A24", "A2403", "A*24:02", "A*24:03", "A*02:01", "A203",
     "B7", "B8", "B15", "B62", "B63", "B*15:01", "B57", "B58", "B17", "Bw4", "Bw6",
     "DR4", "DR3", "DR17", "DR18", "DRB1*03:01", "DRB1*03:05", "DRB1*03:99", "B*15:40", "B12",
-    "B44", "B45", "A19", "DQ7", "DQ3", "DQB1*03:02", "DQA1*05:01",
+    "B44", "B45", "A19", "B*15", "B72", "B70", "B*15:03", "B*44", "A*02", "A*24", "DQ7", "DQ3",
+    "DQB1*03:02",
+    "DQA1*05:01",
     "DQA1*05", "DPB1*04:01", "Cw3", "Cw9", "Cw10",
 ]  # fmt: skip
 typings = st.lists(st.tuples(*[st.sampled_from(NAMES)] * 3), min_size=1, max_size=12)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(donors=typings, patients=typings)
 def test_hits_agree_with_the_set_oracle(
     donors: list[tuple[str, ...]], patients: list[tuple[str, ...]]

@@ -14,9 +14,11 @@ allele (``A*02:01``). Tokens form a forest through :meth:`Nomenclature.parent`:
     allele A*24:03 -> associated antigen A2403 -> split A24 -> broad A9
 
 using the shipped table ``data/serology.json`` (see ``docs/hla-data.md`` for its sources). An
-allele group written without its second field (``A*24``, ``A*24:XX``) is read as the antigen
-the group expresses (``A24``). Loci without serology (DQA1, DPB1) keep allele names; their
-group name (``DQA1*05``) is the parent of the group's alleles. Null alleles (suffix ``N``)
+allele group written without its second field (``A*24``, ``A*24:XX``, or with a multiple-allele
+code) is read as the group (``A*24``), whose parent is the antigen most of its alleles express
+(``A24``); the crossmatch takes it to carry any antigen of its alleles
+(:meth:`Nomenclature.possible_antigens`). Loci without serology (DQA1, DPB1) keep allele names;
+their group name (``DQA1*05``) is the parent of the group's alleles. Null alleles (suffix ``N``)
 express no antigen and are read as nothing.
 """
 
@@ -128,6 +130,14 @@ class Nomenclature:
                 self._splits.setdefault(parent, []).append(child)
         self._alleles: dict[str, str] = {str(k): str(v) for k, v in alleles.items()}
         self._groups = {k.split(":", 1)[0] for k in self._alleles} | GROUPS_WITHOUT_SEROLOGY
+        # Per allele group: its default antigen, then every other antigen its alleles express.
+        self._group_antigens: dict[str, list[str]] = {}
+        for key, antigen in self._alleles.items():
+            found = self._group_antigens.setdefault(key.split(":", 1)[0], [])
+            if ":" not in key:
+                found.insert(0, antigen)
+            elif antigen not in found:
+                found.append(antigen)
         drb345 = table.get("drb345") or {}
         assert isinstance(drb345, dict)
         self._drb345: dict[str, str | None] = {
@@ -211,11 +221,8 @@ class Nomenclature:
         second = m["f2"]
         if second is None or not second.isdigit():
             # Allele group only (A*02, A*02:XX, or a multiple-allele code we cannot expand
-            # offline): the antigen the group expresses, where serology exists.
-            antigen = self._alleles.get(group)
-            if antigen is not None:
-                return (Specificity(self._locus_of[antigen], antigen, molecular=False),)
-            if group in GROUPS_WITHOUT_SEROLOGY:  # C*12, C*17:XX: a real group, no antigen
+            # offline): the group, which may be any of its alleles.
+            if group in self._alleles or group in GROUPS_WITHOUT_SEROLOGY:
                 return (Specificity(locus, group, molecular=True),)
             if self.loci[locus] is not None:
                 raise ValueError(f"allele group {group!r} in {whole!r} has no known antigen")
@@ -308,6 +315,32 @@ class Nomenclature:
         """
         return "*" in token and token.split(":", 1)[0] in GROUPS_WITHOUT_SEROLOGY
 
+    def possible_antigens(self, token: str) -> tuple[str, ...]:
+        """Return the serological antigens someone typed `token` may express.
+
+        An antigen is itself. An allele expresses its antigen: the table's, or for an allele it
+        does not list, its group's (the antigen most of the group's alleles express), and where
+        that is a broad known only as such, any of its splits (:meth:`splits`). An allele group
+        may be any of its alleles, so any antigen they express (``B*15`` may be B62 or B63, but
+        also B70, B71, B72 or B35); so may an unlisted allele of a group whose alleles are
+        known only at a broad, since its serology is not known.
+
+        Examples
+        --------
+        >>> n = nomenclature()
+        >>> "B72" in n.possible_antigens("B*15"), n.possible_antigens("B*44:02")
+        (True, ('B44',))
+        """
+        if "*" not in token:
+            return (token,)
+        listed = self._alleles.get(token) if ":" in token else None
+        if listed is not None:
+            return (listed, *self.splits(listed))
+        found = self._group_antigens.get(token.split(":", 1)[0], [])
+        if ":" in token and found and not self.splits(found[0]):
+            return (found[0],)  # an unlisted allele of a group with a definite antigen
+        return tuple(dict.fromkeys(x for a in found for x in (a, *self.splits(a))))
+
     def splits(self, antigen: str) -> tuple[str, ...]:
         """Return the splits of a broad antigen (not its associated antigens); empty otherwise.
 
@@ -330,11 +363,14 @@ class Nomenclature:
     def related(self, a: str, b: str) -> bool:
         """Whether one token is the other or broader than it (the two cannot be told apart).
 
-        Public epitopes are left out: sharing Bw4 does not make two antigens the same.
+        An allele group is broader than its alleles (``A*02`` and ``A*02:01``). Public
+        epitopes are left out: sharing Bw4 does not make two antigens the same.
         """
         chain_a = self._chain(a)
         chain_b = self._chain(b)
-        return a in chain_b or b in chain_a
+        if a in chain_b or b in chain_a:
+            return True
+        return ("*" in a and b.startswith(a + ":")) or ("*" in b and a.startswith(b + ":"))
 
     def _chain(self, token: str) -> tuple[str, ...]:
         known = self._chains.get(token)

@@ -9,7 +9,9 @@ A donor *may carry* a token when one of its typed tokens is that token, is narro
 (a donor typed ``A*24:02`` carries ``A24`` and ``A9``), or is broader than it: a donor typed
 only as ``A9`` may carry ``A24``, and a donor typed ``A2`` may carry ``A*02:01``. An allele
 whose serological equivalent is only a broad antigen (``DRB1*03:05`` is ``DR3``, as is an
-allele of the DRB1*03 group missing from the table) may be any of the broad's splits. And a
+allele of the DRB1*03 group missing from the table) may be any of the broad's splits. An
+allele group (``B*15``, from ``B*15:XX`` or a multiple-allele code) may be any of its alleles,
+so any antigen they express (B62, but also B72); an antibody so written targets them all. And a
 donor may carry a public epitope (``Bw4``, ``Bw6``) of any antigen it may carry, so one typed
 ``B12`` may carry both (``B44`` is Bw4, ``B45`` Bw6). These rules are conservative on purpose:
 a virtual crossmatch must not call compatible what a better typing might show to be
@@ -272,6 +274,13 @@ class TokenSpace:
                     down[j].append(i)
         self._up = up
         self._down = [tuple(d) for d in down]
+        # Allele groups in the data (``A*02``, from A*02:XX or a multiple-allele code), with
+        # the antigens their alleles may express: an antibody so written targets them all.
+        self._groups = {
+            i: self.table.possible_antigens(t)
+            for i, t in enumerate(self.tokens)
+            if "*" in t and ":" not in t
+        }
         self._carried: dict[int, tuple[int, ...]] = {}
 
     def __len__(self) -> int:
@@ -283,16 +292,32 @@ class TokenSpace:
         out = self._carried.get(i)
         if out is None:
             narrower = set(self._down[i])
-            antigen = self.table.antigen(token) if "*" in token else None
-            for split in self.table.splits(antigen) if antigen is not None else ():
-                # An allele known only at a broad antigen may be any of its splits (and
-                # their associated antigens), though not another allele.
-                j = self.index[split]
-                narrower.update(k for k in (j, *self._down[j]) if "*" not in self.tokens[k])
+            if "*" in token:
+                # An allele known only at a broad antigen may be any antigen narrower than it;
+                # a group (or an allele the table does not list) any antigen of the group's
+                # alleles, with their broads, and any allele of the group.
+                own = self.table.antigen(token)
+                for antigen in self.table.possible_antigens(token):
+                    j = self.index[antigen]
+                    narrower.update(k for k in self._up[j] if self.tokens[k] not in PUBLIC_EPITOPES)
+                if own is not None and self.table.splits(own):
+                    j = self.index[own]
+                    narrower.update(k for k in self._down[j] if "*" not in self.tokens[k])
+                if ":" not in token:
+                    prefix = token + ":"
+                    narrower.update(k for k, t in enumerate(self.tokens) if t.startswith(prefix))
             epitopes = {
                 k for d in narrower for k in self._up[d] if self.tokens[k] in PUBLIC_EPITOPES
             }
-            out = tuple(sorted(set(self._up[i]) | narrower | epitopes))
+            # Groups of the data this typing may be an allele of (their epitopes are not
+            # its own: B45 may be a B*44 allele, and is still Bw6).
+            groups = {
+                g
+                for g, antigens in self._groups.items()
+                if token.startswith(self.tokens[g] + ":")
+                or ("*" not in token and any(self.table.related(token, a) for a in antigens))
+            }
+            out = tuple(sorted(set(self._up[i]) | narrower | epitopes | groups))
             self._carried[i] = out
         return out
 
