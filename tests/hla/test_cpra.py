@@ -41,6 +41,14 @@ def test_panel_donors_typed_at_drb1_carry_the_dr51_52_53_it_implies() -> None:
     assert cpra([("DR52",), ("DR51",), ("DR53",)], panel).tolist() == [0.5, 0.25, 0.0]
 
 
+def test_cpra_counts_a_serological_blank_as_the_crossmatch_does() -> None:
+    # C*12 has no serological antigen: a panel donor typed only Cw7 may hide it, as a donor.
+    panel = Panel(
+        (("A1", "Cw7"), ("A1", "Cw7", "Cw4"), ("A1", "C*07:01"), ("A1", "C*12:03")), None, "C"
+    )
+    assert cpra([("C*12:03",), ("C*12",), ("Cw7",)], panel).tolist() == [0.5, 0.5, 0.75]
+
+
 def test_shipped_panel_is_the_same_on_every_call_and_plausible() -> None:
     first, second = Panel.shipped(), Panel.shipped()
     assert first.typings == second.typings

@@ -50,6 +50,26 @@ def test_a_broad_listed_first_does_not_hide_two_splits_after_it() -> None:
     read_names(["A9", "A23", "A24"], record="d1", field="hla", typing=True)  # two: fine
 
 
+@pytest.mark.parametrize(
+    ("names", "accepted"),
+    [
+        (["B*15:XX", "B62", "B44"], True),  # B*15 may be B62: two antigens
+        (["DRB1*03:XX", "DR17", "DR18"], True),
+        (["B62", "B*15:XX", "B44"], True),
+        (["B*15:XX", "B*15:01", "B*15:03", "B*15:16"], False),  # B62, B72, B63: three
+        (["B*40:08", "B60", "B44"], True),  # an allele known only at B40 may be B60
+    ],
+)
+def test_a_group_level_name_counts_once_with_an_antigen_it_may_be(
+    names: list[str], accepted: bool
+) -> None:
+    if accepted:
+        read_names(names, record="d1", field="hla", typing=True)
+    else:
+        with pytest.raises(ValidationError, match="3 different antigens"):
+            read_names(names, record="d1", field="hla", typing=True)
+
+
 def test_names_that_may_be_the_same_antigen_count_once_in_a_typing() -> None:
     names = ["A2", "A*02:01", "A9", "A24", "B44", "Bw4", "B8", "Bw6", "A*02:01/02:06"]
     assert len(read_names(names, record="d1", field="hla", typing=True)) == 9
@@ -92,10 +112,10 @@ def may_be(t: str, u: str) -> bool:
     """Whether someone typed `t` may carry the antigen or allele `u` (epitopes aside)."""
     if u in N.ancestors(t) or t in N.ancestors(u):  # the same, broader, or narrower
         return True
-    if "*" in u and ":" not in u:  # an antibody to a whole allele group: any of its alleles
-        return t.startswith(u + ":") or (
-            "*" not in t and any(N.related(t, a) for a in N.possible_antigens(u))
-        )
+    if "*" in u and ":" not in u and t.startswith(u + ":"):  # a group: any of its alleles
+        return True
+    if N.imprecise(u) and "*" not in t:  # an antigen the group or vague allele may be
+        return any(t in N.ancestors(a) or a in N.ancestors(t) for a in N.possible_antigens(u))
     if "*" not in t:
         return False
     if "*" in u:  # another allele: only if `t` is its group
@@ -127,6 +147,10 @@ def may_be(t: str, u: str) -> bool:
         ("A*02:01", "A*02:XX", True),  # an antibody written at group level: the whole group
         ("A2", "A*02:XX", True),
         ("A*24:02", "A*02:XX", False),
+        ("B60", "B*40:08", True),  # an antibody to an allele known only at B40
+        ("DR17", "DRB1*03:05", True),
+        ("B62", "B*15:99", True),  # an unlisted allele of the mixed B*15 group
+        ("B*40:01", "B*40:08", False),  # a different allele, known as such
     ],
 )
 def test_a_typing_known_only_at_a_broad_may_carry_its_splits_and_their_epitopes(
@@ -152,7 +176,8 @@ NAMES = [
     "A1", "A2", "A9", "A23", "A24", "A2403", "A*24:02", "A*24:03", "A*02:01", "A203",
     "B7", "B8", "B15", "B62", "B63", "B*15:01", "B57", "B58", "B17", "Bw4", "Bw6",
     "DR4", "DR3", "DR17", "DR18", "DRB1*03:01", "DRB1*03:05", "DRB1*03:99", "B*15:40", "B12",
-    "B44", "B45", "A19", "B*15", "B72", "B70", "B*15:03", "B*44", "A*02", "A*24", "DQ7", "DQ3",
+    "B44", "B45", "A19", "B*15", "B72", "B70", "B*15:03", "B*44", "A*02", "A*24", "B*40:08",
+    "B60", "B*40:01", "DQ7", "DQ3",
     "DQB1*03:02",
     "DQA1*05:01",
     "DQA1*05", "DPB1*04:01", "Cw3", "Cw9", "Cw10",

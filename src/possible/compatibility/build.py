@@ -47,8 +47,10 @@ from possible.hla.typing import (
     TokenSpace,
     carries_unacceptable,
     crossmatch_typing,
+    locus_bits,
     matching_typing,
     read_names,
+    serology_blank_hits,
     serology_blanks,
     typed_loci,
 )
@@ -723,23 +725,11 @@ def _untyped(
     Or is typed there by serology with one antigen only, where the patient has antibodies to
     a group serology cannot see (``C*12:03``): the donor's blank may be that group.
     """
-    codes: dict[str, int] = {}
-
-    def mask(loci: Iterable[str]) -> int:
-        out = 0
-        for locus in loci:
-            out |= 1 << codes.setdefault(locus, len(codes))
-        return out
-
-    wanted = np.array([mask({table.locus(t) for t in u}) for u in unacceptable], dtype=np.int64)
-    typed = np.array([mask(typed_loci(t, table)) for t in typings], dtype=np.int64)
-    unseen = np.array(
-        [mask({table.locus(t) for t in u if table.without_serology(t)}) for u in unacceptable],
-        dtype=np.int64,
+    wanted, typed = locus_bits(
+        [{table.locus(t) for t in u} for u in unacceptable], [typed_loci(t, table) for t in typings]
     )
-    blank = np.array([mask(serology_blanks(t, table)) for t in typings], dtype=np.int64)
     untyped = (wanted[None, :] & ~typed[:, None]) != 0
-    return np.asarray(untyped | ((unseen[None, :] & blank[:, None]) != 0))
+    return np.asarray(untyped | serology_blank_hits(typings, unacceptable, table).T)
 
 
 def _run_date(

@@ -32,7 +32,12 @@ from possible.errors import (
     ValidationErrors,
 )
 from possible.hla.nomenclature import Nomenclature, nomenclature
-from possible.hla.typing import carries_unacceptable, crossmatch_typing, read_names
+from possible.hla.typing import (
+    carries_unacceptable,
+    crossmatch_typing,
+    read_names,
+    serology_blank_hits,
+)
 
 __all__ = ["Panel", "cpra"]
 
@@ -191,6 +196,9 @@ def cpra(
     typings = _crossmatch_typings(panel, table)
     _warn_untyped_loci(lists, typings, panel.source, table)
     ruled_out = carries_unacceptable(typings, lists, table)
+    # As the crossmatch: a panel donor typed by serology with one antigen may hide a group
+    # without serology that the patient has antibodies to.
+    ruled_out |= serology_blank_hits(typings, lists, table)
     if blood_groups is not None:
         assert panel.blood_groups is not None
         donors = np.array([_GROUP_CODE[g] for g in panel.blood_groups], dtype=np.int8)

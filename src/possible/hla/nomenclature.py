@@ -363,14 +363,36 @@ class Nomenclature:
     def related(self, a: str, b: str) -> bool:
         """Whether one token is the other or broader than it (the two cannot be told apart).
 
-        An allele group is broader than its alleles (``A*02`` and ``A*02:01``). Public
-        epitopes are left out: sharing Bw4 does not make two antigens the same.
+        An allele group is broader than its alleles (``A*02`` and ``A*02:01``), and an
+        imprecise name (:meth:`imprecise`) than each antigen it may be (``B*15`` and ``B72``).
+        Public epitopes are left out: sharing Bw4 does not make two antigens the same.
         """
         chain_a = self._chain(a)
         chain_b = self._chain(b)
         if a in chain_b or b in chain_a:
             return True
-        return ("*" in a and b.startswith(a + ":")) or ("*" in b and a.startswith(b + ":"))
+        if ("*" in a and b.startswith(a + ":")) or ("*" in b and a.startswith(b + ":")):
+            return True
+        # An imprecise name and an antigen one of its possibilities cannot be told from.
+        for x, y in ((a, b), (b, a)):
+            if (
+                "*" not in y
+                and self.imprecise(x)
+                and any(
+                    y in self._chain(z) or z in self._chain(y) for z in self.possible_antigens(x)
+                )
+            ):
+                return True
+        return False
+
+    def imprecise(self, token: str) -> bool:
+        """Whether a molecular token stands for several possible antigens.
+
+        That is an allele group (``B*15``), or an allele whose serology is known only at a
+        broad antigen (``DRB1*03:05``, or an allele of the DRB1*03 group the table does not
+        list): :meth:`possible_antigens` gives more than one.
+        """
+        return "*" in token and (":" not in token or len(self.possible_antigens(token)) > 1)
 
     def _chain(self, token: str) -> tuple[str, ...]:
         known = self._chains.get(token)

@@ -39,8 +39,10 @@ __all__ = [
     "TokenSpace",
     "carries_unacceptable",
     "crossmatch_typing",
+    "locus_bits",
     "matching_typing",
     "read_names",
+    "serology_blank_hits",
     "serology_blanks",
     "typed_loci",
 ]
@@ -155,6 +157,46 @@ def serology_blanks(tokens: Sequence[str], table: Nomenclature) -> frozenset[str
     return frozenset(out)
 
 
+def serology_blank_hits(
+    typings: Sequence[Sequence[str]],
+    unacceptable: Sequence[Sequence[str]],
+    table: Nomenclature,
+) -> NDArray[np.bool_]:
+    """Who may hide, in a serological blank, a group a patient has antibodies to.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean ``(len(unacceptable), len(typings))``: the patient has an antibody to a group
+        without serology (``C*12:03``) at a locus where the person is typed by serology with
+        one antigen (:func:`serology_blanks`).
+    """
+    unseen_sets = [{table.locus(t) for t in u if table.without_serology(t)} for u in unacceptable]
+    if not any(unseen_sets):
+        return np.zeros((len(unacceptable), len(typings)), dtype=bool)
+    unseen, blank = locus_bits(unseen_sets, [serology_blanks(t, table) for t in typings])
+    return np.asarray((unseen[:, None] & blank[None, :]) != 0)
+
+
+def locus_bits(*families: Sequence[Iterable[str]]) -> tuple[NDArray[np.int64], ...]:
+    """Write sets of loci as bit masks, one bit per locus, the same bits in every family.
+
+    Examples
+    --------
+    >>> [m.tolist() for m in locus_bits([{"A"}, {"A", "C"}], [{"C"}, set()])]
+    [[1, 3], [2, 0]]
+    """
+    codes: dict[str, int] = {}
+
+    def mask(loci: Iterable[str]) -> int:
+        out = 0
+        for locus in sorted(loci):
+            out |= 1 << codes.setdefault(locus, len(codes))
+        return out
+
+    return tuple(np.array([mask(x) for x in family], dtype=np.int64) for family in families)
+
+
 def matching_typing(names: Iterable[str], table: Nomenclature | None = None) -> tuple[str, ...]:
     """Read a valid typing for counting HLA mismatches: one token per name.
 
@@ -189,8 +231,13 @@ def matching_typing(names: Iterable[str], table: Nomenclature | None = None) -> 
 
 
 def _broader(a: tuple[Specificity, ...], b: tuple[Specificity, ...], table: Nomenclature) -> bool:
-    """Whether name `a` is broader than name `b` (A9 than A24)."""
-    return any(x.token in table.ancestors(y.token) and x.token != y.token for x in a for y in b)
+    """Whether name `a` is broader than name `b` (A9 than A24; B*15:XX than B62 or B*15:01)."""
+    return any(
+        (x.token in table.ancestors(y.token) and x.token != y.token)
+        or (table.imprecise(x.token) and not table.imprecise(y.token))
+        for x in a
+        for y in b
+    )
 
 
 def _same_antigen(
@@ -274,13 +321,26 @@ class TokenSpace:
                     down[j].append(i)
         self._up = up
         self._down = [tuple(d) for d in down]
-        # Allele groups in the data (``A*02``, from A*02:XX or a multiple-allele code), with
-        # the antigens their alleles may express: an antibody so written targets them all.
-        self._groups = {
-            i: self.table.possible_antigens(t)
-            for i, t in enumerate(self.tokens)
-            if "*" in t and ":" not in t
-        }
+        # Imprecise tokens (allele groups, alleles known only at a broad): someone typed with
+        # an antigen one of them may be may carry it, so an antibody so written hits them.
+        self._alleles_of: dict[str, list[int]] = {}
+        self._group_at: dict[str, int] = {}
+        self._imprecise_for: dict[int, set[int]] = {}
+        for v, t in enumerate(self.tokens):
+            if "*" not in t:
+                continue
+            group = t.split(":", 1)[0]
+            if ":" in t:
+                self._alleles_of.setdefault(group, []).append(v)
+            else:
+                self._group_at[group] = v
+            if not self.table.imprecise(t):
+                continue
+            for antigen in self.table.possible_antigens(t):
+                j = self.index[antigen]
+                for k in (*self._up[j], *self._down[j]):
+                    if "*" not in self.tokens[k] and self.tokens[k] not in PUBLIC_EPITOPES:
+                        self._imprecise_for.setdefault(k, set()).add(v)
         self._carried: dict[int, tuple[int, ...]] = {}
 
     def __len__(self) -> int:
@@ -303,21 +363,19 @@ class TokenSpace:
                 if own is not None and self.table.splits(own):
                     j = self.index[own]
                     narrower.update(k for k in self._down[j] if "*" not in self.tokens[k])
-                if ":" not in token:
-                    prefix = token + ":"
-                    narrower.update(k for k, t in enumerate(self.tokens) if t.startswith(prefix))
+                if ":" not in token:  # a group may be any of its alleles
+                    narrower.update(self._alleles_of.get(token, ()))
             epitopes = {
                 k for d in narrower for k in self._up[d] if self.tokens[k] in PUBLIC_EPITOPES
             }
-            # Groups of the data this typing may be an allele of (their epitopes are not
-            # its own: B45 may be a B*44 allele, and is still Bw6).
-            groups = {
-                g
-                for g, antigens in self._groups.items()
-                if token.startswith(self.tokens[g] + ":")
-                or ("*" not in token and any(self.table.related(token, a) for a in antigens))
-            }
-            out = tuple(sorted(set(self._up[i]) | narrower | epitopes | groups))
+            # Imprecise tokens this typing may be (their epitopes are not its own: B45 may be
+            # a B*44 allele, and is still Bw6).
+            if "*" not in token:
+                maybe = set(self._imprecise_for.get(i, ()))
+            else:
+                group = self._group_at.get(token.split(":", 1)[0]) if ":" in token else None
+                maybe = set() if group is None else {group}
+            out = tuple(sorted(set(self._up[i]) | narrower | epitopes | maybe))
             self._carried[i] = out
         return out
 
