@@ -98,3 +98,11 @@ def test_an_ambiguous_patient_typing_scores_as_the_uk_counts() -> None:
         [Donor("d", "own", BloodGroup.O, hla=("A1", "A2", "B44", "DR4", "DR7"), consent=day)],
     )  # fmt: skip
     assert build_arcs(pool).explain("d", "p").mismatch == ("000", 1)
+
+
+def test_a_group_level_name_beside_an_antigen_it_may_be_takes_no_place_of_its_own() -> None:
+    patient = matching_typing(["B*15:XX", "B72", "B44"])
+    assert patient == ("B72", "B44")
+    assert count("B", ("B72", "B44"), patient) == 0
+    assert count("DRB1", ("DR13", "DR4"), matching_typing(["DRB1*14:XX", "DR13", "DR4"])) == 0
+    assert matching_typing(["B*15:XX", "B44"]) == ("B*15", "B44")  # alone, it is B15

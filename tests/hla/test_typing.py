@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 
 from possible.errors import ValidationError
 from possible.hla.nomenclature import nomenclature
-from possible.hla.typing import TokenSpace, carries_unacceptable, read_names
+from possible.hla.typing import TokenSpace, carries_unacceptable, crossmatch_typing, read_names
 
 N = nomenclature()
 
@@ -58,6 +60,9 @@ def test_a_broad_listed_first_does_not_hide_two_splits_after_it() -> None:
         (["B62", "B*15:XX", "B44"], True),
         (["B*15:XX", "B*15:01", "B*15:03", "B*15:16"], False),  # B62, B72, B63: three
         (["B*40:08", "B60", "B44"], True),  # an allele known only at B40 may be B60
+        (["B15", "B*15:XX", "B*15:03", "B44"], False),  # B15, B72 and B44
+        (["B*15:29", "B*15:01", "B62", "B63"], True),  # B15 (may be B63), B62: two
+        (["B*15:XX", "B*35:01", "B35", "B15"], True),  # B35 and B15: two
     ],
 )
 def test_a_group_level_name_counts_once_with_an_antigen_it_may_be(
@@ -68,6 +73,32 @@ def test_a_group_level_name_counts_once_with_an_antigen_it_may_be(
     else:
         with pytest.raises(ValidationError, match="3 different antigens"):
             read_names(names, record="d1", field="hla", typing=True)
+
+
+B_NAMES = ["B15", "B*15", "B*15:01", "B*15:03", "B*15:29", "B62", "B63", "B72", "B35", "B44"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(B_NAMES), min_size=2, max_size=5, unique=True), st.randoms())
+def test_the_two_antigen_check_does_not_depend_on_the_order_of_names(
+    names: list[str], random: Any
+) -> None:
+    shuffled = list(names)
+    random.shuffle(shuffled)
+    verdicts = []
+    for order in (names, shuffled):
+        try:
+            read_names(order, record="d", field="hla", typing=True)
+            verdicts.append(True)
+        except ValidationError:
+            verdicts.append(False)
+    assert verdicts[0] == verdicts[1]
+
+
+def test_an_imprecise_drb1_name_brings_the_dr51_52_53_of_every_antigen_it_may_be() -> None:
+    # DRB1*08 is DR8 (no DRB3/4/5), but DRB1*08:31 is DR11, which brings DR52.
+    assert crossmatch_typing(("DRB1*08", "DR4"), N) == ("DRB1*08", "DR4", "DR52", "DR53")
+    assert crossmatch_typing(("DRB1*08:01", "DR4"), N) == ("DRB1*08:01", "DR4", "DR53")
 
 
 def test_names_that_may_be_the_same_antigen_count_once_in_a_typing() -> None:
@@ -114,8 +145,9 @@ def may_be(t: str, u: str) -> bool:
         return True
     if "*" in u and ":" not in u and t.startswith(u + ":"):  # a group: any of its alleles
         return True
-    if N.imprecise(u) and "*" not in t:  # an antigen the group or vague allele may be
-        return any(t in N.ancestors(a) or a in N.ancestors(t) for a in N.possible_antigens(u))
+    if N.imprecise(u) and "*" not in t:  # the antigen of the group or vague allele
+        own = N.antigen(u) or ""
+        return any(t in N.ancestors(a) or a in N.ancestors(t) for a in (own, *N.splits(own)))
     if "*" not in t:
         return False
     if "*" in u:  # another allele: only if `t` is its group
@@ -147,6 +179,10 @@ def may_be(t: str, u: str) -> bool:
         ("A*02:01", "A*02:XX", True),  # an antibody written at group level: the whole group
         ("A2", "A*02:XX", True),
         ("A*24:02", "A*02:XX", False),
+        ("DR13", "DRB1*14:XX", False),  # not because one rare DRB1*14 allele is DR13
+        ("DRB1*14:53", "DRB1*14:XX", True),  # but that allele itself, as any of the group
+        ("B72", "B*15:XX", False),  # anti-B*15 is anti-B15 and its splits ...
+        ("B62", "B*15:XX", True),
         ("B60", "B*40:08", True),  # an antibody to an allele known only at B40
         ("DR17", "DRB1*03:05", True),
         ("B62", "B*15:99", True),  # an unlisted allele of the mixed B*15 group

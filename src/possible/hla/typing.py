@@ -82,8 +82,8 @@ def read_names(
     table = table or nomenclature()
     out: list[Specificity] = []
     errors: list[InputError] = []
-    # Per locus, the names read so far that stand for different antigens.
-    distinct: dict[str, list[tuple[str, tuple[Specificity, ...]]]] = {}
+    # Per locus, the names of a typing (index, name, what it may stand for).
+    at_locus: dict[str, list[tuple[int, str, tuple[Specificity, ...]]]] = {}
     for k, name in enumerate(names):
         try:
             specs = table.parse(name)
@@ -101,24 +101,15 @@ def read_names(
             )
             continue
         out.extend(specs)
-        if not typing or not specs or all(s.token in PUBLIC_EPITOPES for s in specs):
-            continue
-        seen = distinct.setdefault(specs[0].locus, [])
-        same = next(
-            (j for j, (_, other) in enumerate(seen) if _same_antigen(specs, other, table)), None
-        )
-        if same is not None:
-            # One antigen: keep its narrower name, so that a broad listed first (A9) does not
-            # stand for two different splits listed after it (A23, A24).
-            if _broader(seen[same][1], specs, table):
-                seen[same] = (name, specs)
-            continue
-        seen.append((name, specs))
-        if len(seen) == 3:
-            listed = ", ".join(n for n, _ in seen)
+        if typing and specs and not all(s.token in PUBLIC_EPITOPES for s in specs):
+            at_locus.setdefault(specs[0].locus, []).append((k, name, specs))
+    for locus, entries in at_locus.items():
+        problem = _more_than_two(entries, table)
+        if problem is not None:
+            k, listed = problem
             errors.append(
                 ValidationError(
-                    f"3 different antigens at HLA-{specs[0].locus} ({listed}); "
+                    f"{len(listed)} different antigens at HLA-{locus} ({', '.join(listed)}); "
                     "a person carries at most two",
                     record=record,
                     field=f"{field}[{k}]",
@@ -202,7 +193,9 @@ def matching_typing(names: Iterable[str], table: Nomenclature | None = None) -> 
 
     An ambiguity string whose alternatives express different antigens stands for the narrowest
     antigen they share (``B*40:01/40:02``, B60 or B61, is ``B40``), so that it takes one of
-    the person's two places at the locus, not two; one with no shared antigen is left out. The
+    the person's two places at the locus, not two; one with no shared antigen is left out. A
+    group-level name beside a name of an antigen it may be is left out too (``B*15:XX`` with
+    ``B72``: that place is B72). The
     crossmatch keeps every alternative instead (:func:`read_names`): a donor may carry any.
 
     Examples
@@ -227,17 +220,58 @@ def matching_typing(names: Iterable[str], table: Nomenclature | None = None) -> 
             if a not in PUBLIC_EPITOPES and all(a in table.ancestors(b) for b in antigens[1:])
         ]
         out.extend(shared[:1])
-    return tuple(out)
-
-
-def _broader(a: tuple[Specificity, ...], b: tuple[Specificity, ...], table: Nomenclature) -> bool:
-    """Whether name `a` is broader than name `b` (A9 than A24; B*15:XX than B62 or B*15:01)."""
-    return any(
-        (x.token in table.ancestors(y.token) and x.token != y.token)
-        or (table.imprecise(x.token) and not table.imprecise(y.token))
-        for x in a
-        for y in b
+    # A group-level name beside a name of an antigen it may be is that antigen (B*15:XX with
+    # B72 is B72), not a place of its own.
+    return tuple(
+        t
+        for t in out
+        if not table.imprecise(t)
+        or not any(
+            not table.imprecise(u) and table.locus(u) == table.locus(t) and table.related(t, u)
+            for u in out
+        )
     )
+
+
+def _more_than_two(
+    entries: list[tuple[int, str, tuple[Specificity, ...]]], table: Nomenclature
+) -> tuple[int, list[str]] | None:
+    """Whether one locus's names need more than two antigens, whatever their order.
+
+    Names that may be the same antigen (:func:`_same_antigen`) can share one of the two
+    places; the typing fits when its names split into at most two sets of such names, that
+    is when the names that cannot be the same form no odd cycle. Returns the place and names
+    of the problem: three names no two of which can be the same, or else all of them.
+    """
+    n = len(entries)
+    apart = [
+        [j != i and not _same_antigen(entries[i][2], entries[j][2], table) for j in range(n)]
+        for i in range(n)
+    ]
+    side: dict[int, int] = {}
+    fits = True
+    for first in range(n):
+        if first in side:
+            continue
+        side[first] = 0
+        queue = [first]
+        while queue and fits:
+            i = queue.pop()
+            for j in range(n):
+                if apart[i][j]:
+                    if j not in side:
+                        side[j] = 1 - side[i]
+                        queue.append(j)
+                    elif side[j] == side[i]:
+                        fits = False
+    if fits:
+        return None
+    for c in range(n):
+        for b in range(c):
+            for a in range(b):
+                if apart[a][b] and apart[a][c] and apart[b][c]:
+                    return entries[c][0], [entries[x][1] for x in (a, b, c)]
+    return entries[-1][0], [e[1] for e in entries]
 
 
 def _same_antigen(
@@ -268,8 +302,12 @@ def crossmatch_typing(tokens: Sequence[str], table: Nomenclature) -> tuple[str, 
     typed = {locus for locus in loci if locus in DRB345}
     implied = []
     for t, locus in zip(tokens, loci, strict=True):
-        if locus == "DRB1":
-            antigen = table.drb345(t)[1]
+        if locus != "DRB1":
+            continue
+        # An imprecise name may be any of its antigens, so it brings each one's (DRB1*08:XX
+        # may be DR11, which brings DR52).
+        for candidate in table.possible_antigens(t) if table.imprecise(t) else (t,):
+            antigen = table.drb345(candidate)[1]
             if antigen is not None and table.locus(antigen) not in typed:
                 implied.append(antigen)
     return tuple(dict.fromkeys([*tokens, *implied]))
@@ -321,8 +359,10 @@ class TokenSpace:
                     down[j].append(i)
         self._up = up
         self._down = [tuple(d) for d in down]
-        # Imprecise tokens (allele groups, alleles known only at a broad): someone typed with
-        # an antigen one of them may be may carry it, so an antibody so written hits them.
+        # Imprecise tokens (allele groups, alleles known only at a broad): an antibody so
+        # written targets donors typed with their antigen (the group's, or the broad, and its
+        # splits), not every antigen a rare allele of the group expresses (DRB1*14:53 is DR13:
+        # anti-DRB1*14:XX does not rule out every DR13 donor).
         self._alleles_of: dict[str, list[int]] = {}
         self._group_at: dict[str, int] = {}
         self._imprecise_for: dict[int, set[int]] = {}
@@ -336,7 +376,8 @@ class TokenSpace:
                 self._group_at[group] = v
             if not self.table.imprecise(t):
                 continue
-            for antigen in self.table.possible_antigens(t):
+            own = self.table.antigen(t)
+            for antigen in () if own is None else (own, *self.table.splits(own)):
                 j = self.index[antigen]
                 for k in (*self._up[j], *self._down[j]):
                     if "*" not in self.tokens[k] and self.tokens[k] not in PUBLIC_EPITOPES:
