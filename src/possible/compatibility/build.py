@@ -290,15 +290,11 @@ class Compatibility:
             each rule ruled out (:meth:`ruled_out`). Its policy names the patients whose cPRA
             was computed, not recorded, and the panel it was computed against.
         """
-        arcs = self.pool.arcs
-        index = {
-            (self.pool.donors[d].id, self.pool.patients[p].id): k
-            for k, (d, p) in enumerate(zip(arcs.donor.tolist(), arcs.patient.tolist(), strict=True))
-        }
+        pool = self.pool
         scored = list(dict.fromkeys(c.fact for c in self.policy.components if c.fact is not None))
 
         def explained(t: Transplant) -> Transplant:
-            k = index.get((t.donor, t.patient))
+            k = self._arc(pool.donor_index(t.donor), pool.patient_index(t.patient))
             facts = {} if k is None else self.arc_facts(k, scored)
             return dataclasses.replace(t, facts=tuple(facts.items()))
 
@@ -361,7 +357,8 @@ class Compatibility:
             basis.append("A2 rule (low anti-A titre)" if self.by_a2[i, j] else "ABO compatible")
             basis.append("virtual crossmatch negative")
             arcs = pool.arcs
-            k = int(np.flatnonzero((arcs.donor == i) & (arcs.patient == j))[0])
+            k = self._arc(i, j)
+            assert k is not None  # a compatible pair is an arc
             score = float(arcs.score[k])
             breakdown = {name: float(v[k]) for name, v in arcs.parts.items()}
             counts = [self.facts.values[f"mismatch_{x}"][k] for x in ("a", "b", "dr")]
@@ -388,6 +385,16 @@ class Compatibility:
             facts,
             sensitisation,
         )
+
+    def _arc(self, i: int, j: int) -> int | None:
+        """Return the index in :attr:`pool` of the arc from donor `i` to patient `j`, if any.
+
+        Arcs are sorted by donor, then patient, so two binary searches find it.
+        """
+        arcs = self.pool.arcs
+        lo, hi = np.searchsorted(arcs.donor, i, "left"), np.searchsorted(arcs.donor, i, "right")
+        k = int(lo + np.searchsorted(arcs.patient[lo:hi], j))
+        return k if k < hi and arcs.patient[k] == j else None
 
     def _a2_note(self, i: int, j: int) -> str:
         """Why the A2 rule, if on, did not open this arc (empty where it could not apply)."""
