@@ -156,12 +156,12 @@ def create_run(
         digest = hashlib.sha256(snapshot.encode()).hexdigest()
         policy = copy_policy(policy)
         wanted = policy.get("cpra_panel_digest")
-        if wanted is not None and session.get(CpraPanel, wanted) is None:
+        panel = _kept_panel(session, wanted)
+        if wanted is not None and panel is None:
             raise ValidationError(
                 f"no uploaded cPRA panel {wanted!r} (see GET /cpra-panels)",
                 field="cpra_panel_digest",
             )
-        panel = _kept_panel(session, wanted)
         if policy.get("cpra_with_abo") and panel is not None and panel.blood_groups is None:
             raise ValidationError(
                 f"the cPRA panel {wanted!r} has no blood groups, so blood group cannot count",
