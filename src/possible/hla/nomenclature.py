@@ -222,9 +222,8 @@ class Nomenclature:
         if second is None or not second.isdigit():
             # Allele group only (A*02, A*02:XX, or a multiple-allele code we cannot expand
             # offline): the group, which may be any of its alleles.
-            if group in self._alleles or group in GROUPS_WITHOUT_SEROLOGY:
-                return (Specificity(locus, group, molecular=True),)
-            if self.loci[locus] is not None:
+            known = group in self._alleles or group in GROUPS_WITHOUT_SEROLOGY
+            if self.loci[locus] is not None and not known:
                 raise ValueError(f"allele group {group!r} in {whole!r} has no known antigen")
             return (Specificity(locus, group, molecular=True),)
         if self.loci[locus] is not None and group not in self._groups:

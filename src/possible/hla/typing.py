@@ -195,8 +195,8 @@ def matching_typing(names: Iterable[str], table: Nomenclature | None = None) -> 
     antigen they share (``B*40:01/40:02``, B60 or B61, is ``B40``), so that it takes one of
     the person's two places at the locus, not two; one with no shared antigen is left out. A
     group-level name beside a name of an antigen it may be is left out too (``B*15:XX`` with
-    ``B72``: that place is B72). The
-    crossmatch keeps every alternative instead (:func:`read_names`): a donor may carry any.
+    ``B72``: that place is B72). The crossmatch keeps every alternative instead
+    (:func:`read_names`): a donor may carry any.
 
     Examples
     --------
