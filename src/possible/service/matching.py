@@ -66,12 +66,13 @@ def upload_panel(
     is reported (422) and nothing is kept. A panel already kept is answered with 200.
     """
     panel = Panel.from_document(document, where="panel")
-    row = session.get(CpraPanel, panel.digest())
+    digest = panel.digest()
+    row = session.get(CpraPanel, digest)
     if row is not None:
         response.status_code = status.HTTP_200_OK
         return row
     row = CpraPanel(
-        digest=panel.digest(),
+        digest=digest,
         source=panel.source,
         donors=len(panel),
         document=document,
